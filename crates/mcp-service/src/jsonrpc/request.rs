@@ -1,0 +1,485 @@
+//! [`JsonRpcRequest`]: a raw JSON-RPC request whose params stay raw.
+
+use std::{fmt, sync::OnceLock};
+
+use serde::{
+    Deserialize, Deserializer, Serialize,
+    de::{self, IgnoredAny, MapAccess, Visitor},
+};
+use serde_json::{error::Category, value::RawValue};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    error::RpcError,
+    key::ParamsDigest,
+    method::MethodClass,
+    principal::Principal,
+    request::McpRequest,
+};
+
+/// Size limits applied while decoding a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// The largest message accepted, in bytes. Default 16 MiB, the cap MCP
+    /// clients put on one message.
+    pub max_message_bytes: usize,
+    /// The largest `params` accepted, in bytes. Default 4 MiB, rmcp's default
+    /// request body limit.
+    pub max_params_bytes: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 16 << 20,
+            max_params_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Why a message is not a valid request, with the id to answer to when it
+/// could be read.
+#[derive(Debug, Clone)]
+pub struct DecodeError {
+    /// The request id, when the envelope was readable enough to have one.
+    pub id: Option<Box<RawValue>>,
+    /// The JSON-RPC error to answer with: -32700, -32600 or -32602.
+    pub error: RpcError,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// A JSON-RPC request or notification, for gateways and servers not written
+/// with rmcp.
+///
+/// The params are kept as raw JSON text and never become a
+/// `serde_json::Value`: a gateway forwards them as they came, the key is
+/// hashed from the text, and a handler parses them into its own type with
+/// [`params_as`](Self::params_as). The few fields layers read (tool or prompt
+/// name, URI, cursor, retry markers, protocol version) are picked out once, at
+/// decode, and checked against their MCP types.
+#[derive(Debug)]
+pub struct JsonRpcRequest {
+    id: Option<Box<RawValue>>,
+    method: Box<str>,
+    params: Option<Box<RawValue>>,
+    fields: Fields,
+    session_protocol_version: Option<Box<str>>,
+    extensions: http::Extensions,
+    cancellation: Option<CancellationToken>,
+    principal: OnceLock<Option<Principal>>,
+}
+
+impl JsonRpcRequest {
+    /// Decodes one JSON-RPC message.
+    ///
+    /// Errors, each with the code a client expects: -32700 when the bytes are
+    /// not JSON; -32600 when the message is too large, not an object, has no
+    /// `"jsonrpc": "2.0"`, no string `method`, or an `id` that is not a string
+    /// or an integer (batches are refused: MCP dropped them); -32602 when
+    /// `params` is not an object, is larger than the limit, or a field MCP
+    /// defines has the wrong type or is missing (`name` of `tools/call`, `uri`
+    /// of `resources/read`).
+    pub fn decode(message: &[u8], limits: &DecodeLimits) -> Result<Self, DecodeError> {
+        if message.len() > limits.max_message_bytes {
+            return Err(DecodeError {
+                id: None,
+                error: RpcError::invalid_request(format!(
+                    "message of {} bytes exceeds the limit of {} bytes",
+                    message.len(),
+                    limits.max_message_bytes
+                )),
+            });
+        }
+        let envelope: Envelope<'_> = serde_json::from_slice(message).map_err(|error| {
+            let error = match error.classify() {
+                Category::Syntax | Category::Eof | Category::Io => {
+                    RpcError::parse_error(format!("invalid JSON: {error}"))
+                }
+                Category::Data => RpcError::invalid_request(format!("invalid request: {error}")),
+            };
+            DecodeError { id: None, error }
+        })?;
+        envelope.into_request(limits)
+    }
+
+    /// A request built in code, checked like a decoded one. `id` is `None`
+    /// for a notification.
+    pub fn new(
+        id: Option<RequestId>,
+        method: &str,
+        params: Option<&serde_json::Value>,
+    ) -> Result<Self, RpcError> {
+        let id = id.map(|id| id.to_raw());
+        let params = params
+            .map(serde_json::value::to_raw_value)
+            .transpose()
+            .map_err(|error| RpcError::invalid_params(error.to_string()))?;
+        Self::from_parts(id, method.into(), params, &DecodeLimits::default())
+            .map_err(|error| error.error)
+    }
+
+    fn from_parts(
+        id: Option<Box<RawValue>>,
+        method: Box<str>,
+        params: Option<Box<RawValue>>,
+        limits: &DecodeLimits,
+    ) -> Result<Self, DecodeError> {
+        let fail = |error: RpcError, id: &Option<Box<RawValue>>| DecodeError {
+            id: id.clone(),
+            error,
+        };
+        if let Some(params) = &params {
+            let size = params.get().len();
+            if size > limits.max_params_bytes {
+                return Err(fail(
+                    RpcError::invalid_params(format!(
+                        "params of {size} bytes exceed the limit of {} bytes",
+                        limits.max_params_bytes
+                    ))
+                    .with_data(serde_json::json!({
+                        "sizeBytes": size,
+                        "limitBytes": limits.max_params_bytes,
+                    })),
+                    &id,
+                ));
+            }
+            if !params.get().starts_with('{') {
+                return Err(fail(RpcError::invalid_params("params must be an object"), &id));
+            }
+        }
+        let fields = Fields::read(&method, params.as_deref()).map_err(|error| fail(error, &id))?;
+        Ok(Self {
+            id,
+            method,
+            params,
+            fields,
+            session_protocol_version: None,
+            extensions: http::Extensions::new(),
+            cancellation: None,
+            principal: OnceLock::new(),
+        })
+    }
+
+    /// The request id as raw JSON; `None` for a notification.
+    pub fn id(&self) -> Option<&RawValue> {
+        self.id.as_deref()
+    }
+
+    /// Whether this is a notification, which gets no response.
+    pub fn is_notification(&self) -> bool {
+        self.id.is_none()
+    }
+
+    /// The params as raw JSON text.
+    pub fn params(&self) -> Option<&RawValue> {
+        self.params.as_deref()
+    }
+
+    /// The params parsed into `T`; absent params parse as `{}`.
+    pub fn params_as<'a, T: Deserialize<'a>>(&'a self) -> Result<T, RpcError> {
+        let text = self.params.as_deref().map_or("{}", RawValue::get);
+        serde_json::from_str(text).map_err(|error| RpcError::invalid_params(error.to_string()))
+    }
+
+    /// The protocol version the session negotiated, for requests whose
+    /// `_meta` does not carry one (the edge knows it from the session or the
+    /// `MCP-Protocol-Version` header).
+    #[must_use]
+    pub fn with_session_protocol_version(mut self, version: impl Into<Box<str>>) -> Self {
+        self.session_protocol_version = Some(version.into());
+        self
+    }
+
+    /// The token the edge cancels when the client cancels the request.
+    #[must_use]
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancellation = Some(token);
+        self
+    }
+
+    /// The request as JSON-RPC bytes, params exactly as received.
+    pub fn encode(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            jsonrpc: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<&'a RawValue>,
+            method: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            params: Option<&'a RawValue>,
+        }
+        let wire = Wire {
+            jsonrpc: "2.0",
+            id: self.id.as_deref(),
+            method: &self.method,
+            params: self.params.as_deref(),
+        };
+        // Raw values and strings always serialize.
+        serde_json::to_vec(&wire).unwrap_or_default()
+    }
+}
+
+impl McpRequest for JsonRpcRequest {
+    fn method(&self) -> &str {
+        &self.method
+    }
+
+    fn tool_name(&self) -> Option<&str> {
+        (self.class() == MethodClass::ToolCall)
+            .then_some(self.fields.name.as_deref())
+            .flatten()
+    }
+
+    fn prompt_name(&self) -> Option<&str> {
+        (&*self.method == "prompts/get")
+            .then_some(self.fields.name.as_deref())
+            .flatten()
+    }
+
+    fn resource_uri(&self) -> Option<&str> {
+        self.fields.uri.as_deref()
+    }
+
+    fn cursor(&self) -> Option<&str> {
+        self.fields.cursor.as_deref()
+    }
+
+    fn is_retry(&self) -> bool {
+        self.fields.retry
+    }
+
+    fn protocol_version(&self) -> Option<&str> {
+        self.fields
+            .protocol_version
+            .as_deref()
+            .or(self.session_protocol_version.as_deref())
+    }
+
+    fn params_digest(&self) -> Option<ParamsDigest> {
+        ParamsDigest::of_raw(self.params.as_deref()).ok()
+    }
+
+    fn principal(&self) -> Option<Principal> {
+        *self.principal.get_or_init(|| {
+            self.extensions
+                .get::<Principal>()
+                .copied()
+                .or_else(|| self.http_parts().and_then(Principal::from_parts))
+        })
+    }
+
+    fn http_parts(&self) -> Option<&http::request::Parts> {
+        self.extensions.get()
+    }
+
+    fn cancellation(&self) -> Option<&CancellationToken> {
+        self.cancellation.as_ref()
+    }
+
+    fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get()
+    }
+
+    fn insert_extension<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> Option<T> {
+        self.principal = OnceLock::new();
+        self.extensions.insert(value)
+    }
+}
+
+/// A JSON-RPC request id: a string or an integer, as MCP requires.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RequestId {
+    /// An integer id.
+    Number(i64),
+    /// A string id.
+    String(String),
+}
+
+impl RequestId {
+    fn to_raw(&self) -> Box<RawValue> {
+        let text = match self {
+            Self::Number(number) => number.to_string(),
+            Self::String(text) => serde_json::Value::from(text.as_str()).to_string(),
+        };
+        // Both forms are valid JSON by construction.
+        RawValue::from_string(text).unwrap_or_else(|_| null())
+    }
+}
+
+pub(crate) fn null() -> Box<RawValue> {
+    serde_json::value::to_raw_value(&()).unwrap_or_default()
+}
+
+/// The fields of `params` layers read, typed as MCP defines them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FieldsWire {
+    name: Option<String>,
+    uri: Option<String>,
+    cursor: Option<String>,
+    input_responses: Option<IgnoredAny>,
+    request_state: Option<IgnoredAny>,
+    #[serde(rename = "_meta")]
+    meta: Option<MetaWire>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MetaWire {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
+    protocol_version: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Fields {
+    name: Option<Box<str>>,
+    uri: Option<Box<str>>,
+    cursor: Option<Box<str>>,
+    retry: bool,
+    protocol_version: Option<Box<str>>,
+}
+
+impl Fields {
+    /// Reads the fields of a known method's params; a custom method's params
+    /// are its own business and are not read.
+    fn read(method: &str, params: Option<&RawValue>) -> Result<Self, RpcError> {
+        if MethodClass::of(method) == MethodClass::Unknown {
+            return Ok(Self::default());
+        }
+        let wire: FieldsWire = match params {
+            Some(params) => serde_json::from_str(params.get())
+                .map_err(|error| RpcError::invalid_params(format!("invalid params: {error}")))?,
+            None => FieldsWire::default(),
+        };
+        let required = match method {
+            "tools/call" | "prompts/get" => Some(("name", wire.name.is_some())),
+            "resources/read"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+            | "skills/get"
+            | "resources/directory/read" => Some(("uri", wire.uri.is_some())),
+            _ => None,
+        };
+        if let Some((field, false)) = required {
+            return Err(RpcError::invalid_params(format!(
+                "{method} requires a string `{field}` in params"
+            )));
+        }
+        Ok(Self {
+            name: wire.name.map(Into::into),
+            uri: wire.uri.map(Into::into),
+            cursor: wire.cursor.map(Into::into),
+            retry: wire.input_responses.is_some() || wire.request_state.is_some(),
+            protocol_version: wire.meta.and_then(|meta| meta.protocol_version).map(Into::into),
+        })
+    }
+}
+
+/// The top-level members of a message, borrowed from its text.
+#[derive(Default)]
+struct Envelope<'a> {
+    jsonrpc: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    method: Option<&'a RawValue>,
+    params: Option<&'a RawValue>,
+}
+
+impl Envelope<'_> {
+    fn into_request(self, limits: &DecodeLimits) -> Result<JsonRpcRequest, DecodeError> {
+        let invalid = |message: &'static str, id: Option<Box<RawValue>>| DecodeError {
+            id,
+            error: RpcError::invalid_request(message),
+        };
+        let id = match self.id {
+            None => None,
+            Some(raw) if is_valid_id(raw.get()) => Some(raw.to_owned()),
+            Some(_) => return Err(invalid("id must be a string or an integer", None)),
+        };
+        if self.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
+            return Err(invalid(r#"jsonrpc must be "2.0""#, id));
+        }
+        let method = match self.method.map(|raw| serde_json::from_str::<String>(raw.get())) {
+            Some(Ok(method)) => method.into_boxed_str(),
+            Some(Err(_)) => return Err(invalid("method must be a string", id)),
+            None => return Err(invalid("method is missing", id)),
+        };
+        JsonRpcRequest::from_parts(id, method, self.params.map(ToOwned::to_owned), limits)
+    }
+}
+
+fn is_valid_id(text: &str) -> bool {
+    text.starts_with('"') || text.parse::<i64>().is_ok()
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+enum Member {
+    Jsonrpc,
+    Id,
+    Method,
+    Params,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MemberVisitor;
+        impl Visitor<'_> for MemberVisitor {
+            type Value = Member;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, name: &str) -> Result<Member, E> {
+                Ok(match name {
+                    "jsonrpc" => Member::Jsonrpc,
+                    "id" => Member::Id,
+                    "method" => Member::Method,
+                    "params" => Member::Params,
+                    _ => Member::Other,
+                })
+            }
+        }
+        deserializer.deserialize_str(MemberVisitor)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC request object (batches are not supported)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+        let mut envelope = Envelope::default();
+        while let Some(member) = map.next_key::<Member>()? {
+            let (slot, name) = match member {
+                Member::Jsonrpc => (&mut envelope.jsonrpc, "jsonrpc"),
+                Member::Id => (&mut envelope.id, "id"),
+                Member::Method => (&mut envelope.method, "method"),
+                Member::Params => (&mut envelope.params, "params"),
+                Member::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(de::Error::duplicate_field(name));
+            }
+            *slot = Some(map.next_value()?);
+        }
+        Ok(envelope)
+    }
+}

@@ -31,7 +31,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3000".into())
         .parse()
-        .map_err(|error| format!("the first argument must be an address like 127.0.0.1:3000: {error}"))?;
+        .map_err(|error| {
+            format!("the first argument must be an address like 127.0.0.1:3000: {error}")
+        })?;
 
     let handler = DemoHandler::new(DemoConfig::default());
     let mcp = StreamableHttpService::new(
@@ -49,7 +51,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nest_service("/mcp", mcp);
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("mcp-stack demo server on http://{}/mcp (Ctrl-C to stop)", listener.local_addr()?);
+    println!(
+        "mcp-stack demo server on http://{}/mcp (Ctrl-C to stop)",
+        listener.local_addr()?
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

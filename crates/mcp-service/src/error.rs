@@ -79,7 +79,10 @@ impl RpcError {
 
     /// -32601: the method is unknown.
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(code::METHOD_NOT_FOUND, format!("method not found: {method}"))
+        Self::new(
+            code::METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+        )
     }
 
     /// -32602: the params are invalid.
@@ -97,7 +100,10 @@ impl RpcError {
     pub fn is_client_error(&self) -> bool {
         matches!(
             self.code,
-            code::PARSE_ERROR | code::INVALID_REQUEST | code::METHOD_NOT_FOUND | code::INVALID_PARAMS
+            code::PARSE_ERROR
+                | code::INVALID_REQUEST
+                | code::METHOD_NOT_FOUND
+                | code::INVALID_PARAMS
         )
     }
 }
@@ -304,7 +310,10 @@ mod tests {
         ];
         let mut codes: Vec<i32> = all.iter().map(McpError::code).collect();
         assert!(codes.iter().all(|c| (-32019..=-32000).contains(c)));
-        assert!(!codes.contains(&-32002), "-32002 is MCP's resource not found");
+        assert!(
+            !codes.contains(&-32002),
+            "-32002 is MCP's resource not found"
+        );
         codes.dedup();
         assert_eq!(codes.len(), all.len(), "codes are distinct");
     }
@@ -340,11 +349,17 @@ mod tests {
 
     #[test]
     fn too_large_and_timeout_carry_their_numbers() {
-        let data = McpError::TooLarge { size: 20, limit: 16 }
-            .to_rpc_error()
-            .data
-            .unwrap();
-        assert_eq!((data["sizeBytes"].as_u64(), data["limitBytes"].as_u64()), (Some(20), Some(16)));
+        let data = McpError::TooLarge {
+            size: 20,
+            limit: 16,
+        }
+        .to_rpc_error()
+        .data
+        .unwrap();
+        assert_eq!(
+            (data["sizeBytes"].as_u64(), data["limitBytes"].as_u64()),
+            (Some(20), Some(16))
+        );
         let data = McpError::Timeout {
             after: Duration::from_millis(250),
         }

@@ -22,8 +22,7 @@
 //! # Wrapping an rmcp server
 //!
 //! ```
-//! use std::time::Duration;
-//! use mcp_service::{McpError, rmcp::StackedHandler};
+//! use mcp_service::{McpRequest, MethodClass, rmcp::{RmcpRequest, StackedHandler}};
 //! use rmcp::{ServerHandler, model::ServerConfig};
 //! use tower::ServiceBuilder;
 //!
@@ -38,15 +37,13 @@
 //! // Every request of the served handler now passes through the stack.
 //! let handler = StackedHandler::new(
 //!     Hello,
-//!     ServiceBuilder::new()
-//!         .map_err(|error: McpError| error)
-//!         .map_request(|request: mcp_service::rmcp::RmcpRequest| {
-//!             use mcp_service::McpRequest;
-//!             tracing_free_log(request.method());
-//!             request
-//!         }),
+//!     ServiceBuilder::new().map_request(|request: RmcpRequest| {
+//!         if request.class() == MethodClass::ToolCall {
+//!             println!("tool {:?} called by {:?}", request.tool_name(), request.principal());
+//!         }
+//!         request
+//!     }),
 //! );
-//! # fn tracing_free_log(_: &str) {}
 //! # let _ = handler;
 //! ```
 //!

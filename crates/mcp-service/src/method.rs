@@ -133,18 +133,31 @@ mod tests {
     fn classes_drive_the_defaults_layers_rely_on() {
         assert_eq!(MethodClass::of("initialize"), MethodClass::Lifecycle);
         assert_eq!(MethodClass::of("server/discover"), MethodClass::Lifecycle);
-        assert_eq!(MethodClass::of("resources/templates/list"), MethodClass::List);
+        assert_eq!(
+            MethodClass::of("resources/templates/list"),
+            MethodClass::List
+        );
         assert_eq!(MethodClass::of("resources/read"), MethodClass::Read);
         assert_eq!(MethodClass::of("tools/call"), MethodClass::ToolCall);
-        assert_eq!(MethodClass::of("subscriptions/listen"), MethodClass::Subscription);
+        assert_eq!(
+            MethodClass::of("subscriptions/listen"),
+            MethodClass::Subscription
+        );
         assert_eq!(MethodClass::of("tasks/get"), MethodClass::Task);
     }
 
     #[test]
     fn unknown_methods_are_classified_not_rejected() {
-        assert_eq!(MethodClass::of("notifications/vendor/thing"), MethodClass::Notification);
+        assert_eq!(
+            MethodClass::of("notifications/vendor/thing"),
+            MethodClass::Notification
+        );
         assert_eq!(MethodClass::of("vendor/custom"), MethodClass::Unknown);
         assert_eq!(MethodClass::of(""), MethodClass::Unknown);
-        assert_eq!(MethodClass::of("TOOLS/CALL"), MethodClass::Unknown, "methods are case-sensitive");
+        assert_eq!(
+            MethodClass::of("TOOLS/CALL"),
+            MethodClass::Unknown,
+            "methods are case-sensitive"
+        );
     }
 }

@@ -97,7 +97,11 @@ mod tests {
         let alice = Principal::from_identity("alice");
         assert_eq!(alice, Principal::from_identity("alice"));
         assert_ne!(alice, Principal::from_identity("bob"));
-        assert_ne!(alice, Principal::from_authorization(b"alice"), "domains are separate");
+        assert_ne!(
+            alice,
+            Principal::from_authorization(b"alice"),
+            "domains are separate"
+        );
         // Pinned (SHA-256 of the documented input, checked with Python's hashlib):
         // the same identity must give the same principal on every node.
         assert_eq!(alice.to_string(), "bac0bade6bc9133cb4b728befa9d5443");

@@ -7,5 +7,3 @@
 //! [`mcp_service::McpRequest`] and [`mcp_service::McpResponse`] and reject
 //! with [`mcp_service::McpError`], so the same layer serves an rmcp server and
 //! a JSON-RPC gateway.
-
-

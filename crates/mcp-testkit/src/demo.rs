@@ -11,12 +11,11 @@ use rmcp::{
     ErrorData, ServerHandler,
     model::{
         CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-        GetPromptRequestParams, GetPromptResponse, GetPromptResult, JsonObject,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, Role,
-        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-        ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool,
-        ToolAnnotations,
+        GetPromptRequestParams, GetPromptResponse, GetPromptResult, JsonObject, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+        ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
+        ServerConfig, Tool, ToolAnnotations,
     },
     service::{RequestContext, RoleServer},
 };
@@ -95,13 +94,29 @@ impl DemoHandler {
             Arc::new(schema.as_object().cloned().unwrap_or_default())
         };
         vec![
-            Tool::new("echo", "Returns its text.", schema(json!({"text": {"type": "string"}})))
-                .annotate(ToolAnnotations::new().read_only(true)),
-            Tool::new("slow", "Sleeps `ms` milliseconds.", schema(json!({"ms": {"type": "integer"}}))),
+            Tool::new(
+                "echo",
+                "Returns its text.",
+                schema(json!({"text": {"type": "string"}})),
+            )
+            .annotate(ToolAnnotations::new().read_only(true)),
+            Tool::new(
+                "slow",
+                "Sleeps `ms` milliseconds.",
+                schema(json!({"ms": {"type": "integer"}})),
+            ),
             Tool::new("flaky", "Fails on every Nth call.", schema(json!({}))),
-            Tool::new("counter", "Counts its calls (a side effect).", schema(json!({}))),
-            Tool::new("whoami", "Returns the caller's principal.", schema(json!({})))
-                .annotate(ToolAnnotations::new().read_only(true)),
+            Tool::new(
+                "counter",
+                "Counts its calls (a side effect).",
+                schema(json!({})),
+            ),
+            Tool::new(
+                "whoami",
+                "Returns the caller's principal.",
+                schema(json!({})),
+            )
+            .annotate(ToolAnnotations::new().read_only(true)),
         ]
     }
 
@@ -134,7 +149,11 @@ impl ServerHandler for DemoHandler {
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         self.count("tools/list");
-        Ok(self.hinted(ListToolsResult::with_all_items(Self::tools()), ListToolsResult::with_ttl_ms)
+        Ok(self
+            .hinted(
+                ListToolsResult::with_all_items(Self::tools()),
+                ListToolsResult::with_ttl_ms,
+            )
             .with_cache_scope(CacheScope::Public))
     }
 
@@ -161,14 +180,22 @@ impl ServerHandler for DemoHandler {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 text(format!("slept {ms} ms"))
             }
-            "flaky" if count % self.config.fail_every.max(1) == 0 => {
-                return Err(ErrorData::internal_error(format!("flaky failure on call {count}"), None));
+            "flaky" if count.is_multiple_of(self.config.fail_every.max(1)) => {
+                return Err(ErrorData::internal_error(
+                    format!("flaky failure on call {count}"),
+                    None,
+                ));
             }
             "flaky" => text(format!("ok on call {count}")),
             "counter" => text(count.to_string()),
-            "whoami" => text(principal(&context).map_or_else(|| "anonymous".into(), |p| p.to_string())),
+            "whoami" => {
+                text(principal(&context).map_or_else(|| "anonymous".into(), |p| p.to_string()))
+            }
             other => {
-                return Err(ErrorData::invalid_params(format!("unknown tool {other}"), None));
+                return Err(ErrorData::invalid_params(
+                    format!("unknown tool {other}"),
+                    None,
+                ));
             }
         };
         Ok(CallToolResponse::Complete(result))
@@ -184,11 +211,17 @@ impl ServerHandler for DemoHandler {
             Resource::new("demo://static/readme", "readme"),
             Resource::new("demo://private/profile", "profile"),
         ];
-        resources.extend(
-            (1..=self.config.generated_resources)
-                .map(|n| Resource::new(format!("demo://generated/{}", n * 1024), format!("generated-{n}"))),
-        );
-        Ok(self.hinted(ListResourcesResult::with_all_items(resources), ListResourcesResult::with_ttl_ms)
+        resources.extend((1..=self.config.generated_resources).map(|n| {
+            Resource::new(
+                format!("demo://generated/{}", n * 1024),
+                format!("generated-{n}"),
+            )
+        }));
+        Ok(self
+            .hinted(
+                ListResourcesResult::with_all_items(resources),
+                ListResourcesResult::with_ttl_ms,
+            )
             .with_cache_scope(CacheScope::Public))
     }
 
@@ -198,10 +231,9 @@ impl ServerHandler for DemoHandler {
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         self.count("resources/templates/list");
-        Ok(ListResourceTemplatesResult::with_all_items(vec![ResourceTemplate::new(
-            "demo://generated/{bytes}",
-            "generated",
-        )]))
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new("demo://generated/{bytes}", "generated"),
+        ]))
     }
 
     async fn read_resource(
@@ -213,23 +245,35 @@ impl ServerHandler for DemoHandler {
         let uri = params.uri;
         let result = if uri == "demo://static/readme" {
             let contents = ResourceContents::text("mcp-stack demo server", uri);
-            self.hinted(ReadResourceResult::new(vec![contents]), ReadResourceResult::with_ttl_ms)
-                .with_cache_scope(CacheScope::Public)
+            self.hinted(
+                ReadResourceResult::new(vec![contents]),
+                ReadResourceResult::with_ttl_ms,
+            )
+            .with_cache_scope(CacheScope::Public)
         } else if uri == "demo://private/profile" {
             let who = principal(&context).map_or_else(|| "anonymous".into(), |p| p.to_string());
             let contents = ResourceContents::text(format!("profile of {who}"), uri);
-            self.hinted(ReadResourceResult::new(vec![contents]), ReadResourceResult::with_ttl_ms)
-                .with_cache_scope(CacheScope::Private)
+            self.hinted(
+                ReadResourceResult::new(vec![contents]),
+                ReadResourceResult::with_ttl_ms,
+            )
+            .with_cache_scope(CacheScope::Private)
         } else if let Some(bytes) = uri.strip_prefix("demo://generated/") {
             let bytes: usize = bytes
                 .parse()
                 .map_err(|_| ErrorData::invalid_params(format!("not a size: {bytes}"), None))?;
             let body: String = "0123456789abcdef".chars().cycle().take(bytes).collect();
             let contents = ResourceContents::text(body, uri);
-            self.hinted(ReadResourceResult::new(vec![contents]), ReadResourceResult::with_ttl_ms)
-                .with_cache_scope(CacheScope::Public)
+            self.hinted(
+                ReadResourceResult::new(vec![contents]),
+                ReadResourceResult::with_ttl_ms,
+            )
+            .with_cache_scope(CacheScope::Public)
         } else {
-            return Err(ErrorData::resource_not_found(format!("no resource {uri}"), None));
+            return Err(ErrorData::resource_not_found(
+                format!("no resource {uri}"),
+                None,
+            ));
         };
         Ok(ReadResourceResponse::Complete(result))
     }
@@ -255,7 +299,10 @@ impl ServerHandler for DemoHandler {
     ) -> Result<GetPromptResponse, ErrorData> {
         self.count("prompts/get");
         if params.name != "greet" {
-            return Err(ErrorData::invalid_params(format!("unknown prompt {}", params.name), None));
+            return Err(ErrorData::invalid_params(
+                format!("unknown prompt {}", params.name),
+                None,
+            ));
         }
         let name = params
             .arguments
@@ -264,6 +311,8 @@ impl ServerHandler for DemoHandler {
             .and_then(Value::as_str)
             .unwrap_or("world");
         let message = PromptMessage::new_text(Role::User, format!("Say hello to {name}."));
-        Ok(GetPromptResponse::Complete(GetPromptResult::new(vec![message])))
+        Ok(GetPromptResponse::Complete(GetPromptResult::new(vec![
+            message,
+        ])))
     }
 }

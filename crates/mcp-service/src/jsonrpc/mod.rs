@@ -7,7 +7,7 @@
 //! use mcp_service::McpError;
 //! use serde_json::json;
 //!
-//! # tokio_test_block(async {
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let mut server = tower::service_fn(|request: JsonRpcRequest| async move {
 //!     let name = mcp_service::McpRequest::tool_name(&request).unwrap_or("?").to_owned();
 //!     JsonRpcResponse::from_value(&json!({ "content": [{ "type": "text", "text": name }] }))
@@ -21,9 +21,6 @@
 //! let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
 //! assert_eq!(reply["error"]["code"], -32700);
 //! # });
-//! # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
-//! #     futures::executor::block_on(f)
-//! # }
 //! ```
 
 mod request;

@@ -10,10 +10,7 @@ use serde_json::{error::Category, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    error::RpcError,
-    key::ParamsDigest,
-    method::MethodClass,
-    principal::Principal,
+    error::RpcError, key::ParamsDigest, method::MethodClass, principal::Principal,
     request::McpRequest,
 };
 
@@ -151,7 +148,10 @@ impl JsonRpcRequest {
                 ));
             }
             if !params.get().starts_with('{') {
-                return Err(fail(RpcError::invalid_params("params must be an object"), &id));
+                return Err(fail(
+                    RpcError::invalid_params("params must be an object"),
+                    &id,
+                ));
             }
         }
         let fields = Fields::read(&method, params.as_deref()).map_err(|error| fail(error, &id))?;
@@ -376,7 +376,10 @@ impl Fields {
             uri: wire.uri.map(Into::into),
             cursor: wire.cursor.map(Into::into),
             retry: wire.input_responses.is_some() || wire.request_state.is_some(),
-            protocol_version: wire.meta.and_then(|meta| meta.protocol_version).map(Into::into),
+            protocol_version: wire
+                .meta
+                .and_then(|meta| meta.protocol_version)
+                .map(Into::into),
         })
     }
 }
@@ -404,7 +407,10 @@ impl Envelope<'_> {
         if self.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
             return Err(invalid(r#"jsonrpc must be "2.0""#, id));
         }
-        let method = match self.method.map(|raw| serde_json::from_str::<String>(raw.get())) {
+        let method = match self
+            .method
+            .map(|raw| serde_json::from_str::<String>(raw.get()))
+        {
             Some(Ok(method)) => method.into_boxed_str(),
             Some(Err(_)) => return Err(invalid("method must be a string", id)),
             None => return Err(invalid("method is missing", id)),

@@ -34,7 +34,9 @@ impl JsonRpcResponse {
                 "result must be a JSON object: {error}"
             )))
         })?;
-        let result_type = view.result_type.and_then(|raw| serde_json::from_str(raw.get()).ok());
+        let result_type = view
+            .result_type
+            .and_then(|raw| serde_json::from_str(raw.get()).ok());
         let outcome = match result_type {
             Some("input_required") => Outcome::InputRequired,
             Some("task") => Outcome::Task,
@@ -73,7 +75,8 @@ impl JsonRpcResponse {
             "isError": true,
         });
         Self {
-            result: serde_json::value::to_raw_value(&result).unwrap_or_else(|_| super::request::null()),
+            result: serde_json::value::to_raw_value(&result)
+                .unwrap_or_else(|_| super::request::null()),
             outcome: Outcome::ToolError,
             hint: CacheHint::default(),
         }

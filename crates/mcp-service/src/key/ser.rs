@@ -453,7 +453,12 @@ impl ser::Serializer for KeySerializer<'_> {
     fn serialize_unit_struct(self, _: &'static str) -> Result<bool> {
         key_error("a unit struct")
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<bool> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<bool> {
         self.key(variant)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -478,7 +483,11 @@ impl ser::Serializer for KeySerializer<'_> {
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple> {
         key_error("a tuple")
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct> {
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct> {
         key_error("a tuple")
     }
     fn serialize_tuple_variant(

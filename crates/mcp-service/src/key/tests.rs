@@ -23,8 +23,14 @@ fn key_order_does_not_matter() {
 #[test]
 fn top_level_meta_is_ignored_but_nested_meta_counts() {
     let plain = raw(r#"{"uri":"file:///a"}"#);
-    assert_eq!(plain, raw(r#"{"uri":"file:///a","_meta":{"progressToken":1}}"#));
-    assert_eq!(plain, raw(r#"{"_meta":{"traceparent":"00-ab"},"uri":"file:///a"}"#));
+    assert_eq!(
+        plain,
+        raw(r#"{"uri":"file:///a","_meta":{"progressToken":1}}"#)
+    );
+    assert_eq!(
+        plain,
+        raw(r#"{"_meta":{"traceparent":"00-ab"},"uri":"file:///a"}"#)
+    );
     assert_ne!(
         raw(r#"{"arguments":{"x":1}}"#),
         raw(r#"{"arguments":{"x":1,"_meta":2}}"#),
@@ -132,7 +138,11 @@ fn typed_params_hash_like_their_json_text() {
         Tuple(u8, u8),
         Struct { a: u8 },
     }
-    for shape in [Shapes::Newtype(1), Shapes::Tuple(1, 2), Shapes::Struct { a: 1 }] {
+    for shape in [
+        Shapes::Newtype(1),
+        Shapes::Tuple(1, 2),
+        Shapes::Struct { a: 1 },
+    ] {
         let text = serde_json::to_string(&shape).unwrap();
         assert_eq!(typed(&shape), raw(&text), "{text}");
     }
@@ -161,15 +171,30 @@ fn keys_separate_method_version_and_partition() {
     let params = raw(r#"{"uri":"demo://a"}"#);
     let alice = Partition::Principal(Principal::from_identity("alice"));
     let bob = Partition::Principal(Principal::from_identity("bob"));
-    let base = CacheKey::new("resources/read", params, Some("2025-11-25"), Partition::Public);
+    let base = CacheKey::new(
+        "resources/read",
+        params,
+        Some("2025-11-25"),
+        Partition::Public,
+    );
     assert_eq!(
         base,
-        CacheKey::new("resources/read", params, Some("2025-11-25"), Partition::Public)
+        CacheKey::new(
+            "resources/read",
+            params,
+            Some("2025-11-25"),
+            Partition::Public
+        )
     );
     let others = [
         CacheKey::new("resources/read", params, Some("2025-11-25"), alice),
         CacheKey::new("resources/read", params, Some("2025-11-25"), bob),
-        CacheKey::new("resources/read", params, Some("2026-07-28"), Partition::Public),
+        CacheKey::new(
+            "resources/read",
+            params,
+            Some("2026-07-28"),
+            Partition::Public,
+        ),
         CacheKey::new("resources/read", params, None, Partition::Public),
         CacheKey::new("prompts/get", params, Some("2025-11-25"), Partition::Public),
     ];

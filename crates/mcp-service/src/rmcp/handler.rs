@@ -1,7 +1,10 @@
 //! [`StackedHandler`]: an rmcp `ServerHandler` whose requests pass through a
 //! tower stack before they reach the handler it wraps.
 
-#![expect(deprecated, reason = "legacy methods are still served to older clients")]
+#![expect(
+    deprecated,
+    reason = "legacy methods are still served to older clients"
+)]
 
 use std::{borrow::Cow, future::Future, sync::Arc};
 
@@ -9,17 +12,16 @@ use rmcp::{
     ErrorData, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
-        CancelledNotificationParam, ClientRequest, CompleteRequestParams, CompleteResult, ContentBlock,
-        CustomNotification, CustomRequest, CustomResult, DiscoverRequestParams, DiscoverResult,
-        GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams, GetSkillResult,
-        GetTaskParams, GetTaskResult, InitializeRequestParams, InitializeResult,
+        CancelledNotificationParam, ClientRequest, CompleteRequestParams, CompleteResult,
+        ContentBlock, CustomNotification, CustomRequest, CustomResult, DiscoverRequestParams,
+        DiscoverResult, GetPromptRequestParams, GetPromptResponse, GetSkillRequestParams,
+        GetSkillResult, GetTaskParams, GetTaskResult, InitializeRequestParams, InitializeResult,
         ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListSkillsResult,
         ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion,
-        ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult,
-        ReadResourceRequestParams, ReadResourceResponse, Request, RequestNoParam,
-        RequestOptionalParam, ServerConfig, ServerResult, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
-        UpdateTaskParams,
+        ReadResourceDirectoryRequestParams, ReadResourceDirectoryResult, ReadResourceRequestParams,
+        ReadResourceResponse, Request, RequestNoParam, RequestOptionalParam, ServerConfig,
+        ServerResult, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
+        UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{
         MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
@@ -50,7 +52,7 @@ use crate::{
 /// error of [`McpError::to_rpc_error`].
 ///
 /// ```
-/// use mcp_service::rmcp::StackedHandler;
+/// use mcp_service::{McpRequest, rmcp::{RmcpRequest, StackedHandler}};
 /// use rmcp::{ServerHandler, model::ServerConfig};
 /// use tower::ServiceBuilder;
 ///
@@ -62,12 +64,17 @@ use crate::{
 ///     }
 /// }
 ///
-/// // Any tower layers go here; a tower timeout, for example.
+/// // Layers read the request through `McpRequest`; here, a log line per tool call.
 /// let handler = StackedHandler::new(
 ///     Hello,
-///     ServiceBuilder::new().map_err(mcp_service::McpError::from),
+///     ServiceBuilder::new().map_request(|request: RmcpRequest| {
+///         if let Some(tool) = request.tool_name() {
+///             println!("calling {tool}");
+///         }
+///         request
+///     }),
 /// );
-/// # let _ = handler;
+/// assert_eq!(handler.get_info().capabilities, Hello.get_info().capabilities);
 /// ```
 pub struct StackedHandler<H, S> {
     handler: Arc<H>,
@@ -204,7 +211,8 @@ where
         &self,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<DiscoverResult, ErrorData>> + MaybeSendFuture + '_ {
-        let request = ClientRequest::DiscoverRequest(Request::new(DiscoverRequestParams::default()));
+        let request =
+            ClientRequest::DiscoverRequest(Request::new(DiscoverRequestParams::default()));
         self.route(request, context, pick!(DiscoverResult))
     }
 
@@ -276,7 +284,9 @@ where
     ) -> impl Future<Output = Result<ReadResourceResponse, ErrorData>> + MaybeSendFuture + '_ {
         let request = ClientRequest::ReadResourceRequest(Request::new(params));
         self.route(request, context, |result| match result {
-            ServerResult::ReadResourceResult(result) => Some(ReadResourceResponse::Complete(result)),
+            ServerResult::ReadResourceResult(result) => {
+                Some(ReadResourceResponse::Complete(result))
+            }
             ServerResult::InputRequiredResult(result) => {
                 Some(ReadResourceResponse::InputRequired(result))
             }
@@ -331,9 +341,11 @@ where
                 Ok(ServerResult::CreateTaskResult(result)) => Ok(CallToolResponse::Task(result)),
                 Ok(_) => Err(mismatched_result()),
                 Err(error) => match error.at_edge(MethodClass::ToolCall) {
-                    EdgeReply::ToolError(message) => Ok(CallToolResponse::Complete(
-                        CallToolResult::error(vec![ContentBlock::text(message)]),
-                    )),
+                    EdgeReply::ToolError(message) => {
+                        Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                            ContentBlock::text(message),
+                        ])))
+                    }
                     EdgeReply::Error(error) => Err(McpError::Rpc(error).into()),
                 },
             }

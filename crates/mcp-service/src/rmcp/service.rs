@@ -80,7 +80,10 @@ impl<H: ServerHandler> Service<RmcpRequest> for HandlerService<H> {
     }
 }
 
-#[expect(deprecated, reason = "legacy methods are still served to older clients")]
+#[expect(
+    deprecated,
+    reason = "legacy methods are still served to older clients"
+)]
 async fn dispatch<H: ServerHandler>(
     handler: &H,
     request: RmcpRequest,

@@ -14,6 +14,7 @@ use mcp_service::{
     CacheScope, McpError, McpRequest, McpResponse, MethodClass, Outcome, Partition, Principal,
     jsonrpc::{DecodeLimits, JsonRpcRequest, JsonRpcResponse, handle_message},
 };
+use proptest::prelude::*;
 use serde_json::{Value, json};
 use tower::service_fn;
 
@@ -323,4 +324,36 @@ async fn the_edge_answers_each_case() {
 
     let none = reply(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
     assert_eq!(none, None, "notifications get no reply");
+}
+
+fn json_text() -> impl Strategy<Value = String> {
+    let fragment = prop_oneof![
+        Just(r#"{"jsonrpc":"2.0","#.to_owned()),
+        Just(r#""id":1,"#.to_owned()),
+        Just(r#""method":"tools/call","#.to_owned()),
+        Just(r#""params":{"name":"#.to_owned()),
+        Just(r#""uri":"#.to_owned()),
+        Just(r#""_meta":{"#.to_owned()),
+        Just("null".to_owned()),
+        Just("}".to_owned()),
+        Just("]".to_owned()),
+        Just("[".to_owned()),
+        Just(",".to_owned()),
+        "[ -~]{0,6}",
+    ];
+    prop::collection::vec(fragment, 0..12).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #[test]
+    fn no_input_panics_and_every_error_has_a_json_rpc_code(
+        text in json_text(),
+        bytes in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        for input in [text.as_bytes(), bytes.as_slice()] {
+            if let Err(error) = JsonRpcRequest::decode(input, &DecodeLimits::default()) {
+                prop_assert!([-32700, -32600, -32602].contains(&error.error.code), "{error:?}");
+            }
+        }
+    }
 }

@@ -240,6 +240,10 @@ impl ServerHandler for Recording {
         Ok(CustomResult::new(json!({ "echoed": request.method })))
     }
 
+    async fn on_roots_list_changed(&self, _: rmcp::service::NotificationContext<RoleServer>) {
+        push(&self.log, "on_roots_list_changed");
+    }
+
     async fn get_task(
         &self,
         _: GetTaskParams,
@@ -509,6 +513,25 @@ async fn every_client_request_variant_reaches_the_inner_handler() {
         );
         covered.insert(name);
     }
+    // Notifications go straight to the handler: there is no response to shape.
+    legacy
+        .client
+        .peer()
+        .notify_roots_list_changed()
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while inner_log.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the notification reached the handler");
+    assert_eq!(take(&inner_log), ["on_roots_list_changed"]);
+    assert!(
+        take(&stack_log).is_empty(),
+        "notifications bypass the stack"
+    );
     drop(legacy);
 
     // A 2026-07-28 session: `server/discover`, and `subscriptions/listen`,

@@ -80,7 +80,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
                 map.next_value::<IgnoredAny>()?;
             } else {
                 map.next_value_seed(Seed(&mut member))?;
-                object.add(&member);
+                object.add(member);
             }
         }
         object.write(self.0);

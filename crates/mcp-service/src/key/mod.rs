@@ -40,11 +40,11 @@
 mod de;
 mod ser;
 
-use std::fmt;
+use std::{fmt, sync::LazyLock};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use xxhash_rust::xxh3::Xxh3Default;
+use xxhash_rust::xxh3::{Xxh3Default, xxh3_128};
 
 use crate::principal::Principal;
 
@@ -69,9 +69,12 @@ pub struct DigestError(String);
 impl ParamsDigest {
     /// The digest of absent params, equal to that of `{}`.
     pub fn empty() -> Self {
-        let mut canon = Canon::new();
-        canon.object(0, 0);
-        Self(canon.finish())
+        static EMPTY: LazyLock<ParamsDigest> = LazyLock::new(|| {
+            let mut canon = Canon::new();
+            canon.object(0, 0);
+            ParamsDigest(canon.finish())
+        });
+        *EMPTY
     }
 
     /// The digest of typed params, through their `Serialize` impl, without
@@ -181,10 +184,20 @@ const ARRAY: u8 = 0x07;
 const ARRAY_END: u8 = 0x08;
 const OBJECT: u8 = 0x09;
 
+/// Bytes a member's encoding may take before hashing switches from one
+/// XXH3 call over a stack buffer to the streaming hasher. Most members fit.
+const INLINE: usize = 256;
+
 /// The canonical encoder: writes values in the encoding of the module docs
-/// straight into a streaming hasher. Both the serializer and the parser drive it.
+/// and hashes them. Both the serializer and the parser drive it.
+///
+/// Short encodings (most object members) are collected on the stack and
+/// hashed in one call; longer ones spill into a streaming hasher. Both give
+/// the same digest, as XXH3 streaming equals XXH3 of the whole input.
 pub(crate) struct Canon {
-    hasher: Xxh3Default,
+    buffer: [u8; INLINE],
+    len: usize,
+    stream: Option<Box<Xxh3Default>>,
     /// True until the first value is written: only the root object skips `_meta`.
     root: bool,
 }
@@ -192,7 +205,9 @@ pub(crate) struct Canon {
 impl Canon {
     fn new() -> Self {
         Self {
-            hasher: Xxh3Default::new(),
+            buffer: [0; INLINE],
+            len: 0,
+            stream: None,
             root: false,
         }
     }
@@ -204,8 +219,15 @@ impl Canon {
         }
     }
 
-    fn finish(&self) -> u128 {
-        self.hasher.digest128()
+    fn finish(self) -> u128 {
+        let pending = &self.buffer[..self.len];
+        match self.stream {
+            None => xxh3_128(pending),
+            Some(mut stream) => {
+                stream.update(pending);
+                stream.digest128()
+            }
+        }
     }
 
     /// Whether the value about to be written is the root, which ends rootness.
@@ -214,7 +236,22 @@ impl Canon {
     }
 
     fn raw(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
+        if let Some(room) = self.buffer.get_mut(self.len..self.len + bytes.len()) {
+            room.copy_from_slice(bytes);
+            self.len += bytes.len();
+            return;
+        }
+        let stream = self
+            .stream
+            .get_or_insert_with(|| Box::new(Xxh3Default::new()));
+        stream.update(&self.buffer[..self.len]);
+        self.len = 0;
+        if bytes.len() < INLINE {
+            self.buffer[..bytes.len()].copy_from_slice(bytes);
+            self.len = bytes.len();
+        } else {
+            stream.update(bytes);
+        }
     }
 
     fn tagged(&mut self, tag: u8, bytes: [u8; 8]) {
@@ -292,7 +329,7 @@ struct ObjectSum {
 }
 
 impl ObjectSum {
-    fn add(&mut self, member: &Canon) {
+    fn add(&mut self, member: Canon) {
         self.members += 1;
         self.sum = self.sum.wrapping_add(member.finish());
     }

@@ -139,7 +139,7 @@ impl<'a> ser::Serializer for &'a mut Canon {
         member.str(variant);
         value.serialize(&mut member)?;
         let mut object = ObjectSum::default();
-        object.add(&member);
+        object.add(member);
         object.write(self);
         Ok(())
     }
@@ -244,7 +244,7 @@ impl<'a> Object<'a> {
         let mut member = Canon::new();
         member.str(key);
         value.serialize(&mut member)?;
-        self.sum.add(&member);
+        self.sum.add(member);
         Ok(())
     }
 
@@ -272,7 +272,7 @@ impl ser::SerializeMap for Object<'_> {
         match self.pending.take() {
             Some(Some(mut member)) => {
                 value.serialize(&mut member)?;
-                self.sum.add(&member);
+                self.sum.add(member);
                 Ok(())
             }
             Some(None) => Ok(()),
@@ -319,7 +319,7 @@ impl<'a> Variant<'a> {
 
     fn close(self) -> Result {
         let mut object = ObjectSum::default();
-        object.add(&self.member);
+        object.add(self.member);
         object.write(self.out);
         Ok(())
     }
@@ -347,7 +347,7 @@ impl ser::SerializeStructVariant for Variant<'_> {
         let mut field = Canon::new();
         field.str(key);
         value.serialize(&mut field)?;
-        self.fields.add(&field);
+        self.fields.add(field);
         Ok(())
     }
 

@@ -223,6 +223,14 @@ fn keys_are_pinned_across_processes_and_releases() {
         Partition::Principal(Principal::from_identity("alice")),
     );
     assert_eq!(private.to_string(), "421293d91fb66df69e5f6a2b3068d582");
+
+    // Members longer than the encoder's stack buffer take the streaming path.
+    let list: Vec<u32> = (0..300).collect();
+    let long =
+        serde_json::json!({"name": "echo", "arguments": {"text": "x".repeat(1000), "list": list}});
+    let long_key = CacheKey::new("tools/call", typed(&long), None, Partition::Public);
+    assert_eq!(long_key.to_string(), "c4e2f40695b61f80dab53666e019e7d4");
+    assert_eq!(typed(&long), raw(&long.to_string()));
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

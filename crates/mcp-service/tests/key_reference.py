@@ -27,6 +27,6 @@ p={"name":"echo","arguments":{"text":"hi"},"_meta":{"progressToken":7}}
 alice=hashlib.sha256(b'mcp-stack/principal/v1\0identity\0alice').digest()[:16]
 print(key("tools/call",p,"2025-11-25",None))
 print(key("tools/call",p,"2025-11-25",alice))
-# A member far longer than the encoder's 256-byte stack buffer.
+# A member far longer than the encoder's stack buffer.
 long={"name":"echo","arguments":{"text":"x"*1000,"list":list(range(300))}}
 print(key("tools/call",long,None,None))

@@ -67,8 +67,9 @@ impl<'de> Visitor<'de> for Seed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let root = self.0.take_root();
         let mut object = ObjectSum::default();
+        // One member encoder, reused: nothing large is built or moved per member.
+        let mut member = Canon::new();
         loop {
-            let mut member = Canon::new();
             let Some(skip) = map.next_key_seed(Key {
                 out: &mut member,
                 root,
@@ -78,9 +79,10 @@ impl<'de> Visitor<'de> for Seed<'_> {
             };
             if skip {
                 map.next_value::<IgnoredAny>()?;
+                member.finish();
             } else {
                 map.next_value_seed(Seed(&mut member))?;
-                object.add(member);
+                object.add(&mut member);
             }
         }
         object.write(self.0);

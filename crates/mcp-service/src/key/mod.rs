@@ -186,7 +186,7 @@ const OBJECT: u8 = 0x09;
 
 /// Bytes a member's encoding may take before hashing switches from one
 /// XXH3 call over a stack buffer to the streaming hasher. Most members fit.
-const INLINE: usize = 256;
+const INLINE: usize = 128;
 
 /// The canonical encoder: writes values in the encoding of the module docs
 /// and hashes them. Both the serializer and the parser drive it.
@@ -197,7 +197,9 @@ const INLINE: usize = 256;
 pub(crate) struct Canon {
     buffer: [u8; INLINE],
     len: usize,
+    /// The streaming hasher, kept across reuses once a long member needed it.
     stream: Option<Box<Xxh3Default>>,
+    streaming: bool,
     /// True until the first value is written: only the root object skips `_meta`.
     root: bool,
 }
@@ -208,6 +210,7 @@ impl Canon {
             buffer: [0; INLINE],
             len: 0,
             stream: None,
+            streaming: false,
             root: false,
         }
     }
@@ -219,15 +222,21 @@ impl Canon {
         }
     }
 
-    fn finish(self) -> u128 {
+    /// The digest of everything written, leaving the encoder empty for reuse.
+    fn finish(&mut self) -> u128 {
         let pending = &self.buffer[..self.len];
-        match self.stream {
-            None => xxh3_128(pending),
-            Some(mut stream) => {
+        let digest = match &mut self.stream {
+            Some(stream) if self.streaming => {
                 stream.update(pending);
-                stream.digest128()
+                let digest = stream.digest128();
+                stream.reset();
+                digest
             }
-        }
+            _ => xxh3_128(pending),
+        };
+        self.len = 0;
+        self.streaming = false;
+        digest
     }
 
     /// Whether the value about to be written is the root, which ends rootness.
@@ -244,6 +253,7 @@ impl Canon {
         let stream = self
             .stream
             .get_or_insert_with(|| Box::new(Xxh3Default::new()));
+        self.streaming = true;
         stream.update(&self.buffer[..self.len]);
         self.len = 0;
         if bytes.len() < INLINE {
@@ -329,7 +339,8 @@ struct ObjectSum {
 }
 
 impl ObjectSum {
-    fn add(&mut self, member: Canon) {
+    /// Adds the member written into `member`, which is left empty for the next.
+    fn add(&mut self, member: &mut Canon) {
         self.members += 1;
         self.sum = self.sum.wrapping_add(member.finish());
     }

@@ -139,7 +139,7 @@ impl<'a> ser::Serializer for &'a mut Canon {
         member.str(variant);
         value.serialize(&mut member)?;
         let mut object = ObjectSum::default();
-        object.add(member);
+        object.add(&mut member);
         object.write(self);
         Ok(())
     }
@@ -217,13 +217,14 @@ array_impls!(
 );
 
 /// An object being written: each member is hashed on its own and summed.
+/// One member encoder is reused for all members, so nothing large moves.
 pub(crate) struct Object<'a> {
     out: &'a mut Canon,
     sum: ObjectSum,
     root: bool,
-    /// The member whose key was written by `serialize_key`, waiting for its value;
-    /// `None` inside when that key is skipped.
-    pending: Option<Option<Canon>>,
+    member: Canon,
+    /// Whether the key `serialize_key` wrote is the skipped `_meta`.
+    skip_value: bool,
 }
 
 impl<'a> Object<'a> {
@@ -233,7 +234,8 @@ impl<'a> Object<'a> {
             out,
             sum: ObjectSum::default(),
             root,
-            pending: None,
+            member: Canon::new(),
+            skip_value: false,
         }
     }
 
@@ -241,10 +243,9 @@ impl<'a> Object<'a> {
         if skipped(self.root, key) {
             return Ok(());
         }
-        let mut member = Canon::new();
-        member.str(key);
-        value.serialize(&mut member)?;
-        self.sum.add(member);
+        self.member.str(key);
+        value.serialize(&mut self.member)?;
+        self.sum.add(&mut self.member);
         Ok(())
     }
 
@@ -259,25 +260,23 @@ impl ser::SerializeMap for Object<'_> {
     type Error = DigestError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result {
-        let mut member = Canon::new();
-        let skip = key.serialize(KeySerializer {
-            out: &mut member,
+        self.skip_value = key.serialize(KeySerializer {
+            out: &mut self.member,
             root: self.root,
         })?;
-        self.pending = Some((!skip).then_some(member));
         Ok(())
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
-        match self.pending.take() {
-            Some(Some(mut member)) => {
-                value.serialize(&mut member)?;
-                self.sum.add(member);
-                Ok(())
-            }
-            Some(None) => Ok(()),
-            None => Err(DigestError("map value without a key".into())),
+        if self.skip_value {
+            // The skipped key was written; drop it with the value unwritten.
+            self.member.finish();
+            self.skip_value = false;
+            return Ok(());
         }
+        value.serialize(&mut self.member)?;
+        self.sum.add(&mut self.member);
+        Ok(())
     }
 
     fn end(self) -> Result {
@@ -317,9 +316,9 @@ impl<'a> Variant<'a> {
         }
     }
 
-    fn close(self) -> Result {
+    fn close(mut self) -> Result {
         let mut object = ObjectSum::default();
-        object.add(self.member);
+        object.add(&mut self.member);
         object.write(self.out);
         Ok(())
     }
@@ -347,7 +346,7 @@ impl ser::SerializeStructVariant for Variant<'_> {
         let mut field = Canon::new();
         field.str(key);
         value.serialize(&mut field)?;
-        self.fields.add(field);
+        self.fields.add(&mut field);
         Ok(())
     }
 

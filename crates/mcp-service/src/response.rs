@@ -1,6 +1,6 @@
 //! [`McpResponse`]: what every layer may ask of a successful result.
 
-use std::{io, time::Duration};
+use std::time::Duration;
 
 use crate::error::McpError;
 
@@ -66,19 +66,4 @@ pub trait McpResponse: Sized {
 
     /// The result that [`encode`](Self::encode) wrote.
     fn decode(bytes: &[u8]) -> Result<Self, McpError>;
-}
-
-/// Counts the bytes a serializer writes, without keeping them.
-#[derive(Debug, Default)]
-pub(crate) struct ByteCount(pub(crate) usize);
-
-impl io::Write for ByteCount {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0 += bytes.len();
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

@@ -6,8 +6,23 @@ use rmcp::model::{self, ServerResult};
 
 use crate::{
     error::{McpError, RpcError},
-    response::{ByteCount, CacheHint, CacheScope, McpResponse, Outcome},
+    response::{CacheHint, CacheScope, McpResponse, Outcome},
 };
+
+/// Counts the bytes a serializer writes, without keeping them.
+#[derive(Debug, Default)]
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The first byte of an encoded result, then the format version.
 const MAGIC: u8 = b'R';

@@ -1,0 +1,15 @@
+//! The circuit breaker: [`CircuitBreakerLayer`], its service and future, the
+//! state machine ([`Circuit`]) and the operator's [`CircuitHandle`].
+
+mod config;
+mod future;
+mod layer;
+mod service;
+mod state;
+mod window;
+
+pub use config::{CircuitBreakerConfig, ConfigError, StateListener, Window};
+pub use future::ResponseFuture;
+pub use layer::{CircuitBreakerBuilder, CircuitBreakerLayer, CircuitHandle};
+pub use service::CircuitBreaker;
+pub use state::{Circuit, Permit, State, StateChange};

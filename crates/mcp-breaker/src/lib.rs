@@ -53,9 +53,14 @@
 
 mod circuit;
 mod classify;
+mod jitter;
+mod retry;
+mod timeout;
 
 pub use circuit::{
     Circuit, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig, CircuitBreakerLayer,
     CircuitHandle, ConfigError, Permit, ResponseFuture, State, StateChange, StateListener, Window,
 };
 pub use classify::{Classifier, Verdict};
+pub use retry::{ResponseFuture as RetryFuture, Retry, RetryBudget, RetryBuilder, RetryLayer};
+pub use timeout::{ResponseFuture as TimeoutFuture, Timeout, TimeoutLayer};

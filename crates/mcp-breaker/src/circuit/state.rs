@@ -18,7 +18,7 @@ use super::{
     config::{CircuitBreakerConfig, Window},
     window::{CountWindow, Sample, Snapshot, TimeWindow},
 };
-use crate::classify::Verdict;
+use crate::{classify::Verdict, jitter::Jitter};
 
 /// The state of a breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,7 +147,7 @@ pub struct Circuit {
     reopenings: AtomicU32,
     consecutive_failures: AtomicU32,
     outcomes: Outcomes,
-    jitter_seed: AtomicU64,
+    jitter: Jitter,
 }
 
 impl std::fmt::Debug for Circuit {
@@ -174,7 +174,7 @@ impl Circuit {
             reopenings: AtomicU32::new(0),
             consecutive_failures: AtomicU32::new(0),
             outcomes,
-            jitter_seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+            jitter: Jitter::new(),
         }
     }
 
@@ -403,21 +403,8 @@ impl Circuit {
         let growth = config.backoff_multiplier.powi(reopenings.min(64) as i32);
         let base = config.open_duration.as_secs_f64() * growth;
         let capped = base.min(config.max_open_duration.as_secs_f64());
-        let jittered = if config.jitter > 0.0 {
-            capped * (1.0 + config.jitter * (2.0 * self.random_unit() - 1.0))
-        } else {
-            capped
-        };
+        let jittered = self.jitter.spread(capped, config.jitter);
         Duration::from_secs_f64(jittered.clamp(0.0, config.max_open_duration.as_secs_f64()))
-    }
-
-    /// A number in [0, 1) from a shared splitmix64 sequence.
-    fn random_unit(&self) -> f64 {
-        let mut z = self.jitter_seed.fetch_add(0x9e37_79b9_7f4a_7c15, Relaxed);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn clear(&self) {

@@ -61,7 +61,7 @@ impl std::error::Error for DecodeError {}
 /// [`params_as`](Self::params_as). The few fields layers read (tool or prompt
 /// name, URI, cursor, retry markers, protocol version) are picked out once, at
 /// decode, and checked against their MCP types.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct JsonRpcRequest {
     id: Option<Box<RawValue>>,
     method: Box<str>,
@@ -336,7 +336,7 @@ struct MetaWire {
     protocol_version: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Fields {
     name: Option<Box<str>>,
     uri: Option<Box<str>>,

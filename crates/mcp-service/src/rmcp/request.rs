@@ -16,7 +16,9 @@ use crate::{key::ParamsDigest, principal::Principal, request::McpRequest};
 /// The context carries the cancellation token (`ctx.ct`), the request `_meta`,
 /// the peer, and its extensions, which hold the HTTP `Parts` when the request
 /// came over Streamable HTTP.
-#[derive(Debug)]
+///
+/// Cloning keeps the context, so a retry is the same request to the handler.
+#[derive(Debug, Clone)]
 pub struct RmcpRequest {
     request: ClientRequest,
     context: RequestContext<RoleServer>,

@@ -1,0 +1,68 @@
+//! [`ResponseFuture`]: the call, raced against its deadline.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use mcp_service::McpError;
+use pin_project_lite::pin_project;
+use tokio::time::{Sleep, sleep};
+use tokio_util::sync::CancellationToken;
+
+pin_project! {
+    /// The response future of [`Timeout`](super::Timeout).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        #[pin]
+        sleep: Option<Sleep>,
+        after: Duration,
+        cancellation: Option<CancellationToken>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        inner: F,
+        deadline: Option<Duration>,
+        cancellation: Option<CancellationToken>,
+    ) -> Self {
+        Self {
+            inner,
+            sleep: deadline.map(sleep),
+            after: deadline.unwrap_or_default(),
+            cancellation,
+        }
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<McpError>,
+{
+    type Output = Result<T, McpError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(result) = this.inner.poll(cx) {
+            return Poll::Ready(result.map_err(Into::into));
+        }
+        let expired = this
+            .sleep
+            .as_pin_mut()
+            .is_some_and(|sleep| sleep.poll(cx).is_ready());
+        if !expired {
+            return Poll::Pending;
+        }
+        // Tell the handler to stop; the call itself is dropped with this
+        // future, which the caller does on `Ready`.
+        if let Some(token) = this.cancellation.take() {
+            token.cancel();
+        }
+        Poll::Ready(Err(McpError::Timeout { after: *this.after }))
+    }
+}

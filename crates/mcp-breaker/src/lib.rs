@@ -58,9 +58,10 @@ mod retry;
 mod timeout;
 
 pub use circuit::{
-    Circuit, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig, CircuitBreakerLayer,
-    CircuitHandle, ConfigError, Permit, ResponseFuture, State, StateChange, StateListener, Window,
+    BreakerKey, Circuit, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig,
+    CircuitBreakerLayer, CircuitHandle, ConfigError, KeyedCircuitBreaker, KeyedCircuitBreakerLayer,
+    KeyedCircuitHandle, Permit, ResponseFuture, Route, State, StateChange, StateListener, Window,
 };
 pub use classify::{Classifier, Verdict};
 pub use retry::{ResponseFuture as RetryFuture, Retry, RetryBudget, RetryBuilder, RetryLayer};
-pub use timeout::{ResponseFuture as TimeoutFuture, Timeout, TimeoutLayer};
+pub use timeout::{DeadlineExtender, ResponseFuture as TimeoutFuture, Timeout, TimeoutLayer};

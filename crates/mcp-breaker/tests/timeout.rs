@@ -34,7 +34,7 @@ use rmcp::{
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tower::{ServiceExt, service_fn};
+use tower::{Layer, ServiceExt, service_fn};
 
 /// A tool that hands its work to a worker task with the request's
 /// cancellation token, as handlers that call out to a backend do.
@@ -194,4 +194,58 @@ async fn without_a_deadline_nothing_is_cut_and_a_raw_request_token_is_cancelled(
     let result = service.oneshot(call).await;
     assert!(matches!(result, Err(McpError::Timeout { .. })));
     assert!(token.is_cancelled(), "the request's token was cancelled");
+}
+
+/// Works for two seconds, reporting progress every 400 ms when it can.
+async fn steady_worker(request: JsonRpcRequest) -> Result<JsonRpcResponse, McpError> {
+    use mcp_service::McpRequest;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        if let Some(extender) = request.extension::<mcp_breaker::DeadlineExtender>() {
+            extender.progressed();
+        }
+    }
+    JsonRpcResponse::from_value(&json!({}))
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_pushes_the_deadline_back_only_when_configured() {
+    let strict = TimeoutLayer::new(Duration::from_secs(1));
+    let result = strict
+        .layer(service_fn(steady_worker))
+        .oneshot(request("tools/call", json!({"name": "long"})))
+        .await;
+    assert!(
+        matches!(result, Err(McpError::Timeout { .. })),
+        "progress alone extends nothing"
+    );
+
+    let patient = TimeoutLayer::new(Duration::from_secs(1)).extend_on_progress(true);
+    let started = tokio::time::Instant::now();
+    let result = patient
+        .clone()
+        .layer(service_fn(steady_worker))
+        .oneshot(request("tools/call", json!({"name": "long"})))
+        .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+
+    // Progress that stops leaves one deadline after the last report.
+    let stalls = service_fn(|request: JsonRpcRequest| async move {
+        use mcp_service::McpRequest;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        request
+            .extension::<mcp_breaker::DeadlineExtender>()
+            .unwrap()
+            .progressed();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        JsonRpcResponse::from_value(&json!({}))
+    });
+    let started = tokio::time::Instant::now();
+    let result = patient
+        .layer(stalls)
+        .oneshot(request("tools/call", json!({"name": "x"})))
+        .await;
+    assert!(matches!(result, Err(McpError::Timeout { .. })));
+    assert_eq!(started.elapsed(), Duration::from_millis(1500));
 }

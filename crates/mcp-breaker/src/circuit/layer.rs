@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use tower_layer::Layer;
 
 use super::{
-    CircuitBreaker,
+    BreakerKey, CircuitBreaker, KeyedCircuitBreakerLayer,
     config::{CircuitBreakerConfig, ConfigError, Window},
     state::{Circuit, State, StateChange},
 };
@@ -44,10 +44,23 @@ impl<S> Layer<S> for CircuitBreakerLayer {
 
 /// Builds a [`CircuitBreakerLayer`]; each setting is documented, with its
 /// default, on [`CircuitBreakerConfig`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CircuitBreakerBuilder {
     config: CircuitBreakerConfig,
     classifier: Classifier,
+    max_keys: u64,
+    key_idle: Duration,
+}
+
+impl Default for CircuitBreakerBuilder {
+    fn default() -> Self {
+        Self {
+            config: CircuitBreakerConfig::default(),
+            classifier: Classifier::default(),
+            max_keys: 1024,
+            key_idle: Duration::from_secs(600),
+        }
+    }
 }
 
 impl CircuitBreakerBuilder {
@@ -125,11 +138,41 @@ impl CircuitBreakerBuilder {
         self
     }
 
+    /// For keyed breakers: how many are kept at most. Default 1024.
+    pub fn max_keys(mut self, keys: u64) -> Self {
+        self.max_keys = keys;
+        self
+    }
+
+    /// For keyed breakers: how long an unused one is kept. Default 10 min.
+    pub fn key_idle(mut self, idle: Duration) -> Self {
+        self.key_idle = idle;
+        self
+    }
+
+    /// A layer with one breaker per `key`, or which setting is out of range.
+    pub fn build_keyed(self, key: BreakerKey) -> Result<KeyedCircuitBreakerLayer, ConfigError> {
+        self.config.validate()?;
+        if self.max_keys == 0 {
+            return Err(ConfigError {
+                setting: "max_keys",
+                problem: "must be at least 1".into(),
+            });
+        }
+        Ok(KeyedCircuitBreakerLayer::new(
+            self.config,
+            self.classifier,
+            key,
+            self.max_keys,
+            self.key_idle,
+        ))
+    }
+
     /// The layer, or which setting is out of range.
     pub fn build(self) -> Result<CircuitBreakerLayer, ConfigError> {
         self.config.validate()?;
         Ok(CircuitBreakerLayer {
-            circuit: Arc::new(Circuit::new(self.config, Instant::now())),
+            circuit: Arc::new(Circuit::new(self.config, Instant::now(), false)),
             classifier: self.classifier,
         })
     }

@@ -3,6 +3,7 @@
 
 mod config;
 mod future;
+mod keyed;
 mod layer;
 mod service;
 mod state;
@@ -10,6 +11,9 @@ mod window;
 
 pub use config::{CircuitBreakerConfig, ConfigError, StateListener, Window};
 pub use future::ResponseFuture;
+pub use keyed::{
+    BreakerKey, KeyedCircuitBreaker, KeyedCircuitBreakerLayer, KeyedCircuitHandle, Route,
+};
 pub use layer::{CircuitBreakerBuilder, CircuitBreakerLayer, CircuitHandle};
 pub use service::CircuitBreaker;
 pub use state::{Circuit, Permit, State, StateChange};

@@ -63,7 +63,10 @@ where
                     started,
                 )
             }
-            Err(retry_after) => ResponseFuture::rejected(McpError::CircuitOpen { retry_after }),
+            Err(retry_after) => {
+                self.circuit.count_rejection();
+                ResponseFuture::rejected(McpError::CircuitOpen { retry_after })
+            }
         }
     }
 }

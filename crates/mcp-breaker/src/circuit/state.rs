@@ -19,6 +19,8 @@ use super::{
     window::{CountWindow, Sample, Snapshot, TimeWindow},
 };
 use crate::{classify::Verdict, jitter::Jitter};
+use mcp_metrics::names;
+use metrics::{Counter, Gauge};
 
 /// The state of a breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,6 +150,35 @@ pub struct Circuit {
     consecutive_failures: AtomicU32,
     outcomes: Outcomes,
     jitter: Jitter,
+    signals: Signals,
+}
+
+/// Metric handles, registered once so state changes and rejections cost no
+/// lookup. Registered with the recorder installed when the breaker is built.
+struct Signals {
+    state: Option<Gauge>,
+    /// By the state entered, in the order of `State::bits`.
+    transitions: [Counter; 5],
+    rejections: Counter,
+}
+
+impl Signals {
+    fn new(name: &str, with_state_gauge: bool) -> Self {
+        let breaker = name.to_owned();
+        let transition = |state: State| metrics::counter!(names::BREAKER_TRANSITIONS, names::BREAKER => breaker.clone(), names::STATE => state.as_str());
+        Self {
+            state: with_state_gauge
+                .then(|| metrics::gauge!(names::BREAKER_STATE, names::BREAKER => breaker.clone())),
+            transitions: [
+                transition(State::Closed),
+                transition(State::Open),
+                transition(State::HalfOpen),
+                transition(State::ForcedOpen),
+                transition(State::Disabled),
+            ],
+            rejections: metrics::counter!(names::BREAKER_REJECTIONS, names::BREAKER => breaker.clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Circuit {
@@ -160,8 +191,10 @@ impl std::fmt::Debug for Circuit {
 }
 
 impl Circuit {
-    /// A closed circuit. The configuration must have been validated.
-    pub(crate) fn new(config: CircuitBreakerConfig, now: Instant) -> Self {
+    /// A closed circuit. The configuration must have been validated. Keyed
+    /// circuits share a name, so only unkeyed ones report a state gauge.
+    pub(crate) fn new(config: CircuitBreakerConfig, now: Instant, keyed: bool) -> Self {
+        let signals = Signals::new(&config.name, !keyed);
         let outcomes = match config.window {
             Window::Count(size) => Outcomes::Count(CountWindow::new(size)),
             Window::Time(duration) => Outcomes::Time(TimeWindow::new(nanos(duration), 10)),
@@ -175,6 +208,7 @@ impl Circuit {
             consecutive_failures: AtomicU32::new(0),
             outcomes,
             jitter: Jitter::new(),
+            signals,
         }
     }
 
@@ -438,7 +472,22 @@ impl Circuit {
         }
     }
 
+    /// Counts a call this breaker rejected.
+    pub(crate) fn count_rejection(&self) {
+        self.signals.rejections.increment(1);
+    }
+
     fn announce(&self, from: State, to: State, open_for: Option<Duration>) {
+        self.signals.transitions[to.bits() as usize].increment(1);
+        if let Some(gauge) = &self.signals.state {
+            gauge.set(to.bits() as f64);
+        }
+        let open_for_ms = open_for.map(|open_for| open_for.as_millis());
+        if to == State::Open {
+            tracing::warn!(breaker = %self.config.name, from = from.as_str(), ?open_for_ms, "circuit breaker opened");
+        } else {
+            tracing::info!(breaker = %self.config.name, from = from.as_str(), to = to.as_str(), "circuit breaker state changed");
+        }
         if self.config.listeners.is_empty() {
             return;
         }

@@ -9,8 +9,10 @@ use std::{
 
 use mcp_service::McpError;
 use pin_project_lite::pin_project;
-use tokio::time::{Sleep, sleep};
+use tokio::time::{Instant, Sleep, sleep};
 use tokio_util::sync::CancellationToken;
+
+use super::DeadlineExtender;
 
 pin_project! {
     /// The response future of [`Timeout`](super::Timeout).
@@ -21,6 +23,7 @@ pin_project! {
         sleep: Option<Sleep>,
         after: Duration,
         cancellation: Option<CancellationToken>,
+        extender: Option<DeadlineExtender>,
     }
 }
 
@@ -29,12 +32,14 @@ impl<F> ResponseFuture<F> {
         inner: F,
         deadline: Option<Duration>,
         cancellation: Option<CancellationToken>,
+        extender: Option<DeadlineExtender>,
     ) -> Self {
         Self {
             inner,
             sleep: deadline.map(sleep),
             after: deadline.unwrap_or_default(),
             cancellation,
+            extender,
         }
     }
 }
@@ -51,12 +56,24 @@ where
         if let Poll::Ready(result) = this.inner.poll(cx) {
             return Poll::Ready(result.map_err(Into::into));
         }
-        let expired = this
-            .sleep
-            .as_pin_mut()
-            .is_some_and(|sleep| sleep.poll(cx).is_ready());
-        if !expired {
+        let Some(mut sleep) = this.sleep.as_pin_mut() else {
             return Poll::Pending;
+        };
+        loop {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Progress reported since the deadline was set starts it again.
+            let renewed = this
+                .extender
+                .as_ref()
+                .and_then(DeadlineExtender::last_progress)
+                .map(|progress| progress + *this.after)
+                .filter(|renewed| *renewed > Instant::now());
+            match renewed {
+                Some(renewed) => sleep.as_mut().reset(renewed),
+                None => break,
+            }
         }
         // Tell the handler to stop; the call itself is dropped with this
         // future, which the caller does on `Ready`.

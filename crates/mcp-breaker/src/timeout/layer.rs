@@ -12,8 +12,14 @@ use super::Timeout;
 /// cancelled, the call is dropped, and the caller gets
 /// [`McpError::Timeout`](mcp_service::McpError::Timeout).
 ///
-/// Progress notifications do not extend a deadline: a handler that reports
-/// progress on a long job needs a longer deadline for that tool.
+/// Progress does not extend a deadline unless [`extend_on_progress`] is set:
+/// then each request carries a [`DeadlineExtender`] in its extensions, and a
+/// handler that reports progress calls [`DeadlineExtender::progressed`], which
+/// starts the deadline again from then.
+///
+/// [`extend_on_progress`]: TimeoutLayer::extend_on_progress
+/// [`DeadlineExtender`]: super::DeadlineExtender
+/// [`DeadlineExtender::progressed`]: super::DeadlineExtender::progressed
 ///
 /// ```
 /// use std::time::Duration;
@@ -35,6 +41,7 @@ pub(crate) struct Deadlines {
     default: Option<Duration>,
     methods: HashMap<Box<str>, Duration>,
     tools: HashMap<Box<str>, Duration>,
+    pub(crate) extend_on_progress: bool,
 }
 
 impl Deadlines {
@@ -83,6 +90,14 @@ impl TimeoutLayer {
         Arc::make_mut(&mut self.deadlines)
             .tools
             .insert(name.into(), deadline);
+        self
+    }
+
+    /// Lets handlers that report progress push their deadline back; see
+    /// [`DeadlineExtender`](super::DeadlineExtender). Default off.
+    #[must_use]
+    pub fn extend_on_progress(mut self, extend: bool) -> Self {
+        Arc::make_mut(&mut self.deadlines).extend_on_progress = extend;
         self
     }
 

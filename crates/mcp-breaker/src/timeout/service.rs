@@ -8,7 +8,7 @@ use std::{
 use mcp_service::{McpError, McpRequest};
 use tower_service::Service;
 
-use super::{ResponseFuture, layer::Deadlines};
+use super::{DeadlineExtender, ResponseFuture, layer::Deadlines};
 
 /// A service whose calls have deadlines; see [`TimeoutLayer`](super::TimeoutLayer).
 #[derive(Debug, Clone)]
@@ -42,10 +42,15 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         let deadline = self.deadlines.for_request(&request);
         // Taken before the request moves: the handler holds the same token.
         let cancellation = deadline.and(request.cancellation().cloned());
-        ResponseFuture::new(self.inner.call(request), deadline, cancellation)
+        let extender = (deadline.is_some() && self.deadlines.extend_on_progress).then(|| {
+            let extender = DeadlineExtender::new();
+            request.insert_extension(extender.clone());
+            extender
+        });
+        ResponseFuture::new(self.inner.call(request), deadline, cancellation, extender)
     }
 }

@@ -32,7 +32,7 @@ impl Clocked {
         config.validate().unwrap();
         let now = Instant::now();
         Self {
-            circuit: Circuit::new(config, now),
+            circuit: Circuit::new(config, now, false),
             now,
         }
     }

@@ -9,12 +9,14 @@
 //! Routes: `/mcp` (MCP Streamable HTTP), `/healthz`. Ctrl-C stops it after
 //! in-flight requests finish.
 //!
-//! The stack grows as the layer crates land; today it is a concurrency limit
-//! around mcp-service's rmcp adapter, which every layer plugs into.
+//! The stack grows as the layer crates land. Today, outermost first: a
+//! concurrency limit, a circuit breaker, per-tool deadlines, and retries of
+//! safe requests, around mcp-service's rmcp adapter.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, routing::get};
+use mcp_breaker::{CircuitBreakerLayer, RetryLayer, TimeoutLayer};
 use mcp_service::rmcp::StackedHandler;
 use mcp_testkit::{DemoConfig, DemoHandler};
 use rmcp::transport::streamable_http_server::{
@@ -36,11 +38,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
 
     let handler = DemoHandler::new(DemoConfig::default());
+    // Built once, so every session shares one breaker and one retry budget.
+    let breaker = CircuitBreakerLayer::builder().name("demo").build()?;
+    let timeout = TimeoutLayer::new(Duration::from_secs(30)).tool("slow", Duration::from_secs(10));
+    let retry = RetryLayer::builder()
+        .read_only_tools(["echo", "whoami"])
+        .build();
     let mcp = StreamableHttpService::new(
         move || {
             Ok(StackedHandler::new(
                 handler.clone(),
-                ServiceBuilder::new().concurrency_limit(MAX_IN_FLIGHT),
+                ServiceBuilder::new()
+                    .concurrency_limit(MAX_IN_FLIGHT)
+                    .layer(breaker.clone())
+                    .layer(timeout.clone())
+                    .layer(retry.clone()),
             ))
         },
         Arc::new(LocalSessionManager::default()),

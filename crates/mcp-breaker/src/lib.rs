@@ -1,5 +1,17 @@
-//! Circuit breakers for MCP servers, as tower layers that understand MCP
-//! outcomes.
+//! Circuit breakers, timeouts and budgeted retries for MCP servers, as tower
+//! layers that understand MCP outcomes.
+//!
+//! - [`CircuitBreakerLayer`] (and [`KeyedCircuitBreakerLayer`], one breaker
+//!   per tool, method or route) stops calling a failing service;
+//! - [`TimeoutLayer`] gives each request its tool's or method's deadline and
+//!   cancels the handler when it passes;
+//! - [`RetryLayer`] repeats failed lists, reads and read-only tool calls,
+//!   within a [`RetryBudget`].
+//!
+//! In a stack: `... -> CircuitBreakerLayer -> TimeoutLayer -> RetryLayer ->
+//! server`, so a timeout counts as a failure and a retried call counts once.
+//!
+//! # The circuit breaker
 //!
 //! [`CircuitBreakerLayer`] stops calling a service that keeps failing, and
 //! lets a few probes through after a while to see whether it has recovered:
@@ -48,8 +60,16 @@
 //! ```
 //!
 //! Defaults (see [`CircuitBreakerConfig`]): the last 100 calls, 20 calls
-//! minimum, trip at 50 % failures, open for 10 s doubling to at most 120 s
-//! with 10 % jitter, 3 probes.
+//! minimum, trip at 50 % failures, slow calls not judged, open for 10 s
+//! doubling to at most 120 s with 10 % jitter, 3 probes.
+//!
+//! # Metrics
+//!
+//! `mcp.breaker.state` (gauge, unkeyed breakers), `mcp.breaker.transitions`
+//! (counter, by state entered) and `mcp.breaker.rejections` (counter), all
+//! labelled with the breaker's name; names are defined in
+//! [`mcp_metrics::names`]. Register the metrics recorder before building the
+//! layer: handles are taken once, at build time.
 
 mod circuit;
 mod classify;

@@ -54,7 +54,27 @@ impl Drop for Guard {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn admitted(
+    /// Asks `circuit` for leave to call, and makes the call with `call` only
+    /// when given it; a rejection is counted and answered at once.
+    pub(crate) fn admit(
+        circuit: &Arc<Circuit>,
+        classifier: Classifier,
+        call: impl FnOnce() -> F,
+    ) -> Self {
+        match circuit.acquire(Instant::now) {
+            Ok(permit) => {
+                // The clock is read only when slow calls are judged.
+                let started = circuit.measures_duration().then(Instant::now);
+                Self::admitted(call(), circuit.clone(), permit, classifier, started)
+            }
+            Err(retry_after) => {
+                circuit.count_rejection();
+                Self::rejected(McpError::CircuitOpen { retry_after })
+            }
+        }
+    }
+
+    fn admitted(
         future: F,
         circuit: Arc<Circuit>,
         permit: Permit,
@@ -72,7 +92,7 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn rejected(error: McpError) -> Self {
+    fn rejected(error: McpError) -> Self {
         Self {
             kind: Kind::Rejected { error: Some(error) },
         }

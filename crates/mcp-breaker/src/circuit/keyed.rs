@@ -141,22 +141,8 @@ where
         }
         .unwrap_or_else(|| request.method());
         let circuit = self.shared.circuit(key);
-        match circuit.acquire(Instant::now) {
-            Ok(permit) => {
-                let started = circuit.measures_duration().then(Instant::now);
-                ResponseFuture::admitted(
-                    self.inner.call(request),
-                    circuit,
-                    permit,
-                    self.classifier,
-                    started,
-                )
-            }
-            Err(retry_after) => {
-                circuit.count_rejection();
-                ResponseFuture::rejected(McpError::CircuitOpen { retry_after })
-            }
-        }
+        let inner = &mut self.inner;
+        ResponseFuture::admit(&circuit, self.classifier, || inner.call(request))
     }
 }
 

@@ -6,7 +6,6 @@ use std::{
 };
 
 use mcp_service::{McpError, McpResponse};
-use tokio::time::Instant;
 use tower_service::Service;
 
 use super::{ResponseFuture, state::Circuit};
@@ -51,22 +50,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        match self.circuit.acquire(Instant::now) {
-            Ok(permit) => {
-                // The clock is read only when slow calls are judged.
-                let started = self.circuit.measures_duration().then(Instant::now);
-                ResponseFuture::admitted(
-                    self.inner.call(request),
-                    self.circuit.clone(),
-                    permit,
-                    self.classifier,
-                    started,
-                )
-            }
-            Err(retry_after) => {
-                self.circuit.count_rejection();
-                ResponseFuture::rejected(McpError::CircuitOpen { retry_after })
-            }
-        }
+        let inner = &mut self.inner;
+        ResponseFuture::admit(&self.circuit, self.classifier, || inner.call(request))
     }
 }

@@ -8,87 +8,17 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::{future::Ready, hint::black_box, time::Duration};
+mod common;
 
+use std::{hint::black_box, time::Duration};
+
+use common::{Call, Done, work};
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
 use futures::FutureExt;
 use mcp_breaker::{CircuitBreakerLayer, TimeoutLayer};
-use mcp_service::{CacheHint, McpError, McpRequest, McpResponse, Outcome, ParamsDigest, Principal};
-use tokio_util::sync::CancellationToken;
+use mcp_service::McpError;
 use tower::{Layer, Service, service_fn};
-
-/// The smallest response: the work is the same for every id.
-#[derive(Debug, Clone, Copy)]
-struct Done;
-
-impl McpResponse for Done {
-    fn outcome(&self) -> Outcome {
-        Outcome::Complete
-    }
-    fn cache_hint(&self) -> CacheHint {
-        CacheHint::default()
-    }
-    fn weight(&self) -> usize {
-        0
-    }
-    fn encode(&self) -> Result<Vec<u8>, McpError> {
-        Ok(Vec::new())
-    }
-    fn decode(_: &[u8]) -> Result<Self, McpError> {
-        Ok(Done)
-    }
-}
-
-/// The smallest request, so no id measures building or dropping one.
-#[derive(Debug, Clone, Copy)]
-struct Ping;
-
-impl McpRequest for Ping {
-    fn method(&self) -> &str {
-        "ping"
-    }
-    fn tool_name(&self) -> Option<&str> {
-        None
-    }
-    fn prompt_name(&self) -> Option<&str> {
-        None
-    }
-    fn resource_uri(&self) -> Option<&str> {
-        None
-    }
-    fn cursor(&self) -> Option<&str> {
-        None
-    }
-    fn is_retry(&self) -> bool {
-        false
-    }
-    fn protocol_version(&self) -> Option<&str> {
-        None
-    }
-    fn params_digest(&self) -> Option<ParamsDigest> {
-        Some(ParamsDigest::empty())
-    }
-    fn principal(&self) -> Option<Principal> {
-        None
-    }
-    fn http_parts(&self) -> Option<&http::request::Parts> {
-        None
-    }
-    fn cancellation(&self) -> Option<&CancellationToken> {
-        None
-    }
-    fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        None
-    }
-    fn insert_extension<T: Clone + Send + Sync + 'static>(&mut self, _: T) -> Option<T> {
-        None
-    }
-}
-
-fn work(_: Ping) -> Ready<Result<Done, McpError>> {
-    std::future::ready(Ok(Done))
-}
 
 fn breaker(c: &mut Criterion) {
     let mut group = c.benchmark_group("breaker");
@@ -105,25 +35,37 @@ fn breaker(c: &mut Criterion) {
 
     let mut bare = service_fn(work);
     group.bench_function("bare", |b| {
-        b.iter(|| bare.call(Ping).now_or_never().unwrap().unwrap())
+        b.iter(|| bare.call(Call("search")).now_or_never().unwrap().unwrap())
     });
 
     let layer = CircuitBreakerLayer::builder().build().unwrap();
     let mut closed = layer.layer(service_fn(work));
     group.bench_function("closed", |b| {
-        b.iter(|| closed.call(Ping).now_or_never().unwrap().unwrap())
+        b.iter(|| closed.call(Call("search")).now_or_never().unwrap().unwrap())
     });
 
     let open = CircuitBreakerLayer::builder().build().unwrap();
     open.handle().force_open();
     let mut rejecting = open.layer(service_fn(work));
     group.bench_function("open_reject", |b| {
-        b.iter(|| rejecting.call(Ping).now_or_never().unwrap().unwrap_err())
+        b.iter(|| {
+            rejecting
+                .call(Call("search"))
+                .now_or_never()
+                .unwrap()
+                .unwrap_err()
+        })
     });
 
     let mut timeout = TimeoutLayer::new(Duration::from_secs(30)).layer(service_fn(work));
     group.bench_function("timeout", |b| {
-        b.iter(|| timeout.call(Ping).now_or_never().unwrap().unwrap())
+        b.iter(|| {
+            timeout
+                .call(Call("search"))
+                .now_or_never()
+                .unwrap()
+                .unwrap()
+        })
     });
 
     let failsafe = failsafe::Config::new().build();

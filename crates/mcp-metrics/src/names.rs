@@ -18,3 +18,9 @@ pub const BREAKER: &str = "breaker";
 /// Label: a breaker state, as `closed`, `open`, `half_open`, `forced_open`,
 /// `disabled`.
 pub const STATE: &str = "state";
+
+/// Requests a rate limit rejected, a counter. Label [`LIMITER`].
+pub const LIMIT_REJECTIONS: &str = "mcp.limit.rejections";
+
+/// Label: the limiter's configured name.
+pub const LIMITER: &str = "limiter";

@@ -1,0 +1,108 @@
+//! Rate limit checks beside governor, the rate limiter a Rust user would
+//! pick instead, and the bare service.
+//!
+//! `gcra_check` and `governor_check` are one unkeyed check each, clock read
+//! included; `rate_limit_layer` goes through our tower layer; the keyed ids
+//! spread checks over 1024 keys (tool names for us, integers for governor).
+//! Limits are set high so every check admits.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{hint::black_box, num::NonZeroU32, sync::atomic::AtomicU64, time::Duration};
+
+use common::{Call, work};
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures::FutureExt;
+use governor::{Quota, RateLimiter};
+use mcp_limit::{Gcra, RateKey, RateLimitLayer};
+use mcp_service::jsonrpc::JsonRpcRequest;
+use serde_json::json;
+use tokio::time::Instant;
+use tower::{Layer, Service, service_fn};
+
+fn limit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("limit");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let huge = NonZeroU32::new(1_000_000_000).unwrap();
+    let mut bare = service_fn(work);
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            bare.call(black_box(Call("search")))
+                .now_or_never()
+                .unwrap()
+                .unwrap()
+        })
+    });
+
+    let governor = RateLimiter::direct(Quota::per_second(huge));
+    group.bench_function("governor_check", |b| b.iter(|| governor.check().is_ok()));
+
+    let gcra = Gcra::new(1_000_000_000, Duration::from_secs(1), 1_000_000_000).unwrap();
+    let bucket = AtomicU64::new(0);
+    let origin = Instant::now();
+    group.bench_function("gcra_check", |b| {
+        b.iter(|| {
+            let now = origin.elapsed().as_nanos() as u64;
+            gcra.check(&bucket, now, 1, 0)
+        })
+    });
+
+    let layer = RateLimitLayer::builder(1_000_000_000, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut limited = layer.layer(service_fn(work));
+    group.bench_function("rate_limit_layer", |b| {
+        b.iter(|| {
+            limited
+                .call(black_box(Call("search")))
+                .now_or_never()
+                .unwrap()
+                .unwrap()
+        })
+    });
+
+    let governor_keyed = RateLimiter::dashmap(Quota::per_second(huge));
+    let mut n = 0u32;
+    group.bench_function("governor_keyed", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            governor_keyed.check_key(&(n % 1024)).is_ok()
+        })
+    });
+
+    let keyed = RateLimitLayer::builder(1_000_000_000, Duration::from_secs(1))
+        .key(RateKey::Tool)
+        .build()
+        .unwrap();
+    let requests: Vec<JsonRpcRequest> = (0..1024)
+        .map(|i| {
+            JsonRpcRequest::new(
+                None,
+                "tools/call",
+                Some(&json!({"name": format!("tool-{i}")})),
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut i = 0usize;
+    group.bench_function("keyed_check", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            keyed.check(&requests[i % 1024])
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, limit);
+criterion_main!(benches);

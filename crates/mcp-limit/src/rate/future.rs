@@ -1,0 +1,103 @@
+//! [`ResponseFuture`]: a call, a wait for the limit then a call, or a rejection.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use mcp_service::McpError;
+use pin_project_lite::pin_project;
+use tokio::time::{Sleep, sleep};
+use tower_service::Service;
+
+pin_project! {
+    /// The response future of [`RateLimit`](super::RateLimit).
+    pub struct ResponseFuture<S, Request>
+    where
+        S: Service<Request>,
+    {
+        #[pin]
+        state: State<S, Request, S::Future>,
+    }
+}
+
+pin_project! {
+    #[project = StateProjection]
+    enum State<S, Request, F> {
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Waiting {
+            #[pin]
+            sleep: Sleep,
+            call: Option<(S, Request)>,
+        },
+        Rejected {
+            error: Option<McpError>,
+        },
+    }
+}
+
+impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
+    pub(crate) fn calling(future: S::Future) -> Self {
+        Self {
+            state: State::Calling { future },
+        }
+    }
+
+    pub(crate) fn waiting(wait: Duration, service: S, request: Request) -> Self {
+        Self {
+            state: State::Waiting {
+                sleep: sleep(wait),
+                call: Some((service, request)),
+            },
+        }
+    }
+
+    pub(crate) fn rejected(error: McpError) -> Self {
+        Self {
+            state: State::Rejected { error: Some(error) },
+        }
+    }
+}
+
+impl<S, Request> Future for ResponseFuture<S, Request>
+where
+    S: Service<Request>,
+    S::Error: Into<McpError>,
+{
+    type Output = Result<S::Response, McpError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProjection::Calling { future } => {
+                    return future.poll(cx).map_err(Into::into);
+                }
+                StateProjection::Waiting { sleep, call } => {
+                    ready!(sleep.poll(cx));
+                    let Some((service, _)) = call.as_mut() else {
+                        return Poll::Ready(Err(McpError::unavailable("polled after completion")));
+                    };
+                    if let Err(error) = ready!(service.poll_ready(cx)) {
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let Some((mut service, request)) = call.take() else {
+                        return Poll::Ready(Err(McpError::unavailable("polled after completion")));
+                    };
+                    let future = service.call(request);
+                    state.set(State::Calling { future });
+                }
+                StateProjection::Rejected { error } => {
+                    return Poll::Ready(Err(error
+                        .take()
+                        .unwrap_or_else(|| McpError::unavailable("polled after completion"))));
+                }
+            }
+        }
+    }
+}

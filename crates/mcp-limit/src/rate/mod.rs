@@ -1,0 +1,12 @@
+//! The rate limit: [`RateLimitLayer`], its service and future, and the
+//! [`Gcra`] arithmetic.
+
+mod future;
+mod gcra;
+mod layer;
+mod service;
+
+pub use future::ResponseFuture;
+pub use gcra::{Decision, Gcra};
+pub use layer::{ConfigError, RateKey, RateLimitBuilder, RateLimitLayer};
+pub use service::RateLimit;

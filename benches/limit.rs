@@ -16,11 +16,11 @@ use common::{Call, work};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::FutureExt;
 use governor::{Quota, RateLimiter};
-use mcp_limit::{Gcra, RateKey, RateLimitLayer};
+use mcp_limit::{ConcurrencyLimitLayer, Gcra, RateKey, RateLimitLayer};
 use mcp_service::jsonrpc::JsonRpcRequest;
 use serde_json::json;
 use tokio::time::Instant;
-use tower::{Layer, Service, service_fn};
+use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn limit(c: &mut Criterion) {
     let mut group = c.benchmark_group("limit");
@@ -99,6 +99,34 @@ fn limit(c: &mut Criterion) {
         b.iter(|| {
             i = i.wrapping_add(1);
             keyed.check(&requests[i % 1024])
+        })
+    });
+    // Both through `ready` then `call`: tower's limit takes its permit in
+    // `poll_ready`, ours in `call`.
+    let mut tower_limited = tower::limit::ConcurrencyLimitLayer::new(64).layer(service_fn(work));
+    group.bench_function("tower_concurrency", |b| {
+        b.iter(|| {
+            let ready = tower_limited.ready().now_or_never().unwrap().unwrap();
+            ready
+                .call(black_box(Call("search")))
+                .now_or_never()
+                .unwrap()
+                .unwrap()
+        })
+    });
+    let bulkheads = ConcurrencyLimitLayer::builder()
+        .default_pool(64)
+        .build()
+        .unwrap();
+    let mut ours = bulkheads.layer(service_fn(work));
+    group.bench_function("concurrency_layer", |b| {
+        b.iter(|| {
+            let ready = ours.ready().now_or_never().unwrap().unwrap();
+            ready
+                .call(black_box(Call("search")))
+                .now_or_never()
+                .unwrap()
+                .unwrap()
         })
     });
     group.finish();

@@ -32,11 +32,21 @@
 //!
 //! Metrics: `mcp.limit.rejections` (counter, label `limiter`).
 //!
-//! Global limits over Redis, concurrency bulkheads and adaptive concurrency
-//! are planned in this crate.
+//! [`ConcurrencyLimitLayer`] gives requests slots from named pools
+//! (bulkheads), chosen by tool, method or class, rejecting with
+//! [`McpError::Overloaded`](mcp_service::McpError::Overloaded) when a pool
+//! is full, or queueing a bounded number for a bounded time.
+//!
+//! Global limits over Redis and adaptive concurrency are planned in this
+//! crate.
 
+mod concurrency;
 mod rate;
 
+pub use concurrency::{
+    ConcurrencyLimit, ConcurrencyLimitBuilder, ConcurrencyLimitLayer, PoolMatch,
+    ResponseFuture as ConcurrencyFuture,
+};
 pub use rate::{
     ConfigError, Decision, Gcra, RateKey, RateLimit, RateLimitBuilder, RateLimitLayer,
     ResponseFuture,

@@ -30,10 +30,11 @@ pin_project! {
             #[pin]
             future: F,
         },
+        // Boxed: waiting is the slow path, and a `Sleep` and a request
+        // inline would make every call's future larger to move.
         Waiting {
-            #[pin]
-            sleep: Sleep,
-            call: Option<(S, Request)>,
+            sleep: Pin<Box<Sleep>>,
+            call: Option<Box<(S, Request)>>,
         },
         Rejected {
             error: Option<McpError>,
@@ -51,8 +52,8 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
     pub(crate) fn waiting(wait: Duration, service: S, request: Request) -> Self {
         Self {
             state: State::Waiting {
-                sleep: sleep(wait),
-                call: Some((service, request)),
+                sleep: Box::pin(sleep(wait)),
+                call: Some(Box::new((service, request))),
             },
         }
     }
@@ -79,14 +80,14 @@ where
                     return future.poll(cx).map_err(Into::into);
                 }
                 StateProjection::Waiting { sleep, call } => {
-                    ready!(sleep.poll(cx));
-                    let Some((service, _)) = call.as_mut() else {
+                    ready!(sleep.as_mut().poll(cx));
+                    let Some((service, _)) = call.as_deref_mut() else {
                         return Poll::Ready(Err(McpError::unavailable("polled after completion")));
                     };
                     if let Err(error) = ready!(service.poll_ready(cx)) {
                         return Poll::Ready(Err(error.into()));
                     }
-                    let Some((mut service, request)) = call.take() else {
+                    let Some((mut service, request)) = call.take().map(|call| *call) else {
                         return Poll::Ready(Err(McpError::unavailable("polled after completion")));
                     };
                     let future = service.call(request);

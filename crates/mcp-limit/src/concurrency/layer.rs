@@ -1,0 +1,215 @@
+//! [`ConcurrencyLimitLayer`]: named pools of slots, chosen per request.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use mcp_service::{McpRequest, MethodClass};
+use tokio::sync::Semaphore;
+use tower_layer::Layer;
+
+use super::ConcurrencyLimit;
+use crate::ConfigError;
+
+/// Which requests a pool takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolMatch {
+    /// Calls of these tools.
+    Tools(Vec<String>),
+    /// Requests of these methods.
+    Methods(Vec<String>),
+    /// Requests of this class.
+    Class(MethodClass),
+}
+
+/// Bulkheads: requests take a slot from a named pool for as long as they
+/// run, so slow or expensive work cannot take every slot. A request's pool
+/// is found by tool, then method, then class, then the default pool.
+///
+/// When its pool is full a request is rejected at once with
+/// [`McpError::Overloaded`](mcp_service::McpError::Overloaded), or, with
+/// [`queue`](ConcurrencyLimitBuilder::queue), waits in a bounded queue for a
+/// bounded time. A slot comes back when the response future completes or
+/// is dropped. Lifecycle methods and notifications take no slot by default.
+///
+/// ```
+/// use mcp_limit::{ConcurrencyLimitLayer, PoolMatch};
+///
+/// let bulkheads = ConcurrencyLimitLayer::builder()
+///     .pool("expensive", 2, PoolMatch::Tools(vec!["render_video".into()]))
+///     .default_pool(16)
+///     .build()?;
+/// # let _ = bulkheads;
+/// # Ok::<(), mcp_limit::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConcurrencyLimitLayer {
+    pools: Arc<Pools>,
+}
+
+impl ConcurrencyLimitLayer {
+    /// A builder with no pools, lifecycle methods and notifications exempt,
+    /// and no queue.
+    pub fn builder() -> ConcurrencyLimitBuilder {
+        ConcurrencyLimitBuilder {
+            pools: Vec::new(),
+            default_slots: None,
+            exempt: vec![MethodClass::Lifecycle, MethodClass::Notification],
+            queue: None,
+        }
+    }
+
+    /// Free slots in the pool `name`, if there is one.
+    pub fn available(&self, name: &str) -> Option<usize> {
+        self.pools
+            .pools
+            .iter()
+            .find(|pool| pool.name == name)
+            .map(|pool| pool.slots.available_permits())
+    }
+}
+
+impl<S> Layer<S> for ConcurrencyLimitLayer {
+    type Service = ConcurrencyLimit<S>;
+
+    fn layer(&self, inner: S) -> ConcurrencyLimit<S> {
+        ConcurrencyLimit::new(inner, self.pools.clone())
+    }
+}
+
+/// Builds a [`ConcurrencyLimitLayer`].
+#[derive(Debug)]
+pub struct ConcurrencyLimitBuilder {
+    pools: Vec<(String, usize, PoolMatch)>,
+    default_slots: Option<usize>,
+    exempt: Vec<MethodClass>,
+    queue: Option<(usize, Duration)>,
+}
+
+impl ConcurrencyLimitBuilder {
+    /// A pool of `slots` for the requests `matching`.
+    pub fn pool(mut self, name: &str, slots: usize, matching: PoolMatch) -> Self {
+        self.pools.push((name.to_owned(), slots, matching));
+        self
+    }
+    /// A pool named `default` of `slots` for every request no other pool
+    /// takes. Without one, such requests are not limited.
+    pub fn default_pool(mut self, slots: usize) -> Self {
+        self.default_slots = Some(slots);
+        self
+    }
+    /// Requests of `class` take no slot.
+    pub fn exempt(mut self, class: MethodClass) -> Self {
+        if !self.exempt.contains(&class) {
+            self.exempt.push(class);
+        }
+        self
+    }
+    /// When a pool is full, up to `waiting` requests wait for a slot, each
+    /// for at most `timeout`; the rest are rejected. Default: reject at once.
+    pub fn queue(mut self, waiting: usize, timeout: Duration) -> Self {
+        self.queue = Some((waiting, timeout));
+        self
+    }
+
+    /// The layer, or which setting is out of range.
+    pub fn build(self) -> Result<ConcurrencyLimitLayer, ConfigError> {
+        let mut pools = Pools {
+            pools: Vec::new(),
+            tools: HashMap::new(),
+            methods: HashMap::new(),
+            classes: Vec::new(),
+            default: None,
+            exempt: self.exempt,
+        };
+        let named = self.pools.into_iter().chain(
+            self.default_slots
+                .map(|slots| ("default".to_owned(), slots, PoolMatch::Methods(Vec::new()))),
+        );
+        for (index, (name, slots, matching)) in named.enumerate() {
+            if slots == 0 || slots > Semaphore::MAX_PERMITS {
+                return Err(ConfigError {
+                    setting: "pool",
+                    problem: format!("pool {name} has {slots} slots"),
+                });
+            }
+            if pools.pools.iter().any(|pool| pool.name == name) {
+                return Err(ConfigError {
+                    setting: "pool",
+                    problem: format!("two pools are named {name}"),
+                });
+            }
+            match matching {
+                PoolMatch::Tools(tools) => pools
+                    .tools
+                    .extend(tools.into_iter().map(|tool| (tool, index))),
+                PoolMatch::Methods(methods) => {
+                    pools
+                        .methods
+                        .extend(methods.into_iter().map(|method| (method, index)));
+                }
+                PoolMatch::Class(class) => pools.classes.push((class, index)),
+            }
+            let (max_waiting, timeout) = self.queue.unwrap_or((0, Duration::ZERO));
+            pools.pools.push(Pool {
+                name,
+                slots: Arc::new(Semaphore::new(slots)),
+                waiting: Arc::new(Semaphore::new(max_waiting)),
+                timeout,
+            });
+        }
+        pools.default = self.default_slots.map(|_| pools.pools.len() - 1);
+        Ok(ConcurrencyLimitLayer {
+            pools: Arc::new(pools),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Pools {
+    pub(crate) pools: Vec<Pool>,
+    tools: HashMap<String, usize>,
+    methods: HashMap<String, usize>,
+    classes: Vec<(MethodClass, usize)>,
+    default: Option<usize>,
+    exempt: Vec<MethodClass>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Pool {
+    pub(crate) name: String,
+    pub(crate) slots: Arc<Semaphore>,
+    /// Places in the queue; a waiter holds one while it waits.
+    pub(crate) waiting: Arc<Semaphore>,
+    pub(crate) timeout: Duration,
+}
+
+impl Pools {
+    /// The pool `request` takes a slot from; `None` when it takes none.
+    pub(crate) fn pool_for<R: McpRequest>(&self, request: &R) -> Option<&Pool> {
+        let class = request.class();
+        if self.exempt.contains(&class) {
+            return None;
+        }
+        // Hashing costs more than the rest: skip the maps that are empty.
+        let by_tool = || {
+            (!self.tools.is_empty())
+                .then(|| request.tool_name().and_then(|tool| self.tools.get(tool)))
+                .flatten()
+        };
+        let by_method = || {
+            (!self.methods.is_empty())
+                .then(|| self.methods.get(request.method()))
+                .flatten()
+        };
+        let index = by_tool()
+            .or_else(by_method)
+            .copied()
+            .or_else(|| {
+                self.classes
+                    .iter()
+                    .find(|(c, _)| *c == class)
+                    .map(|(_, index)| *index)
+            })
+            .or(self.default)?;
+        self.pools.get(index)
+    }
+}

@@ -41,6 +41,7 @@
 //! crate.
 
 mod concurrency;
+mod deferred;
 mod rate;
 
 pub use concurrency::{

@@ -16,6 +16,7 @@ use tokio_util::sync::PollSemaphore;
 use tower_service::Service;
 
 use super::layer::Pool;
+use crate::deferred::{Deferred, finished};
 
 pin_project! {
     /// The response future of [`ConcurrencyLimit`](super::ConcurrencyLimit).
@@ -52,7 +53,7 @@ struct Queued<S, Request> {
     slots: PollSemaphore,
     deadline: Pin<Box<Sleep>>,
     place: Option<OwnedSemaphorePermit>,
-    call: Option<(S, Request)>,
+    call: Deferred<S, Request>,
 }
 
 impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
@@ -83,7 +84,7 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
                     slots: PollSemaphore::new(pool.slots.clone()),
                     deadline: Box::pin(sleep(pool.timeout)),
                     place: Some(place),
-                    call: Some((service, request)),
+                    call: Deferred::new(service, request),
                 }),
             },
         }
@@ -94,10 +95,6 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
             state: State::Rejected { error: Some(error) },
         }
     }
-}
-
-fn finished() -> McpError {
-    McpError::unavailable("polled after completion")
 }
 
 impl<S, Request> Future for ResponseFuture<S, Request>
@@ -132,20 +129,13 @@ where
                             return Poll::Ready(Err(McpError::Overloaded));
                         }
                     };
-                    let Some((service, _)) = call.as_mut() else {
-                        return Poll::Ready(Err(finished()));
-                    };
-                    match service.poll_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error.into())),
+                    let future = match call.poll_call(cx) {
+                        Poll::Ready(Ok(future)) => future,
+                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                         // The slot goes back while the service is not ready.
                         Poll::Pending => return Poll::Pending,
-                    }
-                    place.take();
-                    let Some((mut service, request)) = call.take() else {
-                        return Poll::Ready(Err(finished()));
                     };
-                    let future = service.call(request);
+                    place.take();
                     state.set(State::Running {
                         future,
                         slot: Some(slot),

@@ -12,6 +12,8 @@ use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep};
 use tower_service::Service;
 
+use crate::deferred::{Deferred, finished};
+
 pin_project! {
     /// The response future of [`RateLimit`](super::RateLimit).
     pub struct ResponseFuture<S, Request>
@@ -30,11 +32,10 @@ pin_project! {
             #[pin]
             future: F,
         },
-        // Boxed: waiting is the slow path, and a `Sleep` and a request
-        // inline would make every call's future larger to move.
+        // Boxed: waiting is the slow path; see `Deferred`.
         Waiting {
             sleep: Pin<Box<Sleep>>,
-            call: Option<Box<(S, Request)>>,
+            call: Deferred<S, Request>,
         },
         Rejected {
             error: Option<McpError>,
@@ -53,7 +54,7 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
         Self {
             state: State::Waiting {
                 sleep: Box::pin(sleep(wait)),
-                call: Some(Box::new((service, request))),
+                call: Deferred::new(service, request),
             },
         }
     }
@@ -81,22 +82,13 @@ where
                 }
                 StateProjection::Waiting { sleep, call } => {
                     ready!(sleep.as_mut().poll(cx));
-                    let Some((service, _)) = call.as_deref_mut() else {
-                        return Poll::Ready(Err(McpError::unavailable("polled after completion")));
-                    };
-                    if let Err(error) = ready!(service.poll_ready(cx)) {
-                        return Poll::Ready(Err(error.into()));
+                    match ready!(call.poll_call(cx)) {
+                        Ok(future) => state.set(State::Calling { future }),
+                        Err(error) => return Poll::Ready(Err(error)),
                     }
-                    let Some((mut service, request)) = call.take().map(|call| *call) else {
-                        return Poll::Ready(Err(McpError::unavailable("polled after completion")));
-                    };
-                    let future = service.call(request);
-                    state.set(State::Calling { future });
                 }
                 StateProjection::Rejected { error } => {
-                    return Poll::Ready(Err(error
-                        .take()
-                        .unwrap_or_else(|| McpError::unavailable("polled after completion"))));
+                    return Poll::Ready(Err(error.take().unwrap_or_else(finished)));
                 }
             }
         }

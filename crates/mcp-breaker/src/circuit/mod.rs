@@ -17,3 +17,4 @@ pub use keyed::{
 pub use layer::{CircuitBreakerBuilder, CircuitBreakerLayer, CircuitHandle};
 pub use service::CircuitBreaker;
 pub use state::{Circuit, Permit, State, StateChange};
+pub(crate) use window::claim;

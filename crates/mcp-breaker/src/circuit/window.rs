@@ -139,6 +139,17 @@ struct Bucket {
     slow: AtomicU32,
 }
 
+/// Claims a ring slot for time slice `number`: true for the one caller that
+/// moved the slot on from an older slice, which must zero its counters.
+/// Writers racing the claim may lose a sample to the zeroing; nobody waits.
+pub(crate) fn claim(slot: &AtomicU64, number: u64) -> bool {
+    let claimed = slot.load(Relaxed);
+    claimed != number
+        && slot
+            .compare_exchange(claimed, number, Relaxed, Relaxed)
+            .is_ok()
+}
+
 /// Slice numbers start at 1 so a fresh bucket (slice 0) never looks current.
 const FIRST_SLICE: u64 = 1;
 
@@ -154,13 +165,7 @@ impl TimeWindow {
     pub(crate) fn record(&self, sample: Sample, now_nanos: u64) -> Snapshot {
         let slice = now_nanos / self.bucket_nanos + FIRST_SLICE;
         let bucket = &self.buckets[(slice % self.buckets.len() as u64) as usize];
-        let claimed = bucket.slice.load(Relaxed);
-        if claimed != slice
-            && bucket
-                .slice
-                .compare_exchange(claimed, slice, Relaxed, Relaxed)
-                .is_ok()
-        {
+        if claim(&bucket.slice, slice) {
             bucket.calls.store(0, Relaxed);
             bucket.failures.store(0, Relaxed);
             bucket.slow.store(0, Relaxed);

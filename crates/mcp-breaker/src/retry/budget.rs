@@ -7,6 +7,8 @@ use std::{
 
 use tokio::time::Instant;
 
+use crate::circuit::claim;
+
 /// Allows a retry only while retries over the last `window` stay under
 /// `ratio` of the requests in it, plus `min_per_second` so a quiet service
 /// can still retry. Recorded with atomics only.
@@ -78,13 +80,7 @@ impl RetryBudget {
     fn current(&self) -> &Slice {
         let number = self.slice_number();
         let slice = &self.slices[(number % SLICES) as usize];
-        let claimed = slice.number.load(Relaxed);
-        if claimed != number
-            && slice
-                .number
-                .compare_exchange(claimed, number, Relaxed, Relaxed)
-                .is_ok()
-        {
+        if claim(&slice.number, number) {
             slice.requests.store(0, Relaxed);
             slice.retries.store(0, Relaxed);
         }

@@ -83,6 +83,17 @@ impl RateLimitLayer {
             max_keys: 100_000,
         }
     }
+
+    /// Decides `request` against the limit now, without a service: the
+    /// bucket is charged when the decision admits.
+    pub fn check<R: McpRequest>(&self, request: &R) -> Decision {
+        self.limiter.decide(request)
+    }
+
+    /// How many keyed limits are kept now (0 for a global limit).
+    pub fn keys(&self) -> u64 {
+        self.limiter.keys()
+    }
 }
 
 impl<S> Layer<S> for RateLimitLayer {
@@ -263,19 +274,6 @@ impl Limiter {
             buckets.run_pending_tasks();
             buckets.entry_count()
         })
-    }
-}
-
-impl RateLimitLayer {
-    /// Decides `request` against the limit now, without a service: the
-    /// bucket is charged when the decision admits.
-    pub fn check<R: McpRequest>(&self, request: &R) -> Decision {
-        self.limiter.decide(request)
-    }
-
-    /// How many keyed limits are kept now (0 for a global limit).
-    pub fn keys(&self) -> u64 {
-        self.limiter.keys()
     }
 }
 

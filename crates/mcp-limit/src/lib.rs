@@ -49,6 +49,6 @@ pub use concurrency::{
     ResponseFuture as ConcurrencyFuture,
 };
 pub use rate::{
-    ConfigError, Decision, Gcra, RateKey, RateLimit, RateLimitBuilder, RateLimitLayer,
+    ConfigError, Decision, Gcra, KeyFn, RateKey, RateLimit, RateLimitBuilder, RateLimitLayer,
     ResponseFuture,
 };

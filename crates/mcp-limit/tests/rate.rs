@@ -240,23 +240,32 @@ async fn futures_join(
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_flood_of_keys_stays_within_the_bound() {
+async fn a_flood_of_keys_stays_within_the_bound_and_cannot_free_a_busy_key() {
     let layer = RateLimitLayer::builder(1, Duration::from_secs(1))
+        .burst(5)
         .key(RateKey::Tool)
         .max_keys(1000)
         .build()
         .unwrap();
     let mut service = limited(&layer);
+    assert_eq!(admitted(&mut service, 10, || tool("heavy")).await, 5);
     let flood = 1_000_000;
     let names: Vec<String> = (0..flood).map(|n| format!("t{n}")).collect();
-    let mut admitted = 0;
-    for name in &names {
+    let mut admitted_flood = 0;
+    for (n, name) in names.iter().enumerate() {
         if outcome(&mut service, tool(name)).await.is_ok() {
-            admitted += 1;
+            admitted_flood += 1;
+        }
+        if n % 100_000 == 0 {
+            assert!(
+                outcome(&mut service, tool("heavy")).await.is_err(),
+                "the busy key was forgotten after {n} flood keys"
+            );
         }
     }
-    assert_eq!(admitted, flood, "each new key has its own burst");
+    assert_eq!(admitted_flood, flood, "each new key has its own burst");
     assert!(layer.keys() <= 1000, "{} keys kept", layer.keys());
+    assert!(outcome(&mut service, tool("heavy")).await.is_err());
 }
 
 #[tokio::test(start_paused = true)]

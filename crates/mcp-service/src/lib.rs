@@ -15,6 +15,8 @@
 //!   (member order and `_meta` ignored), protocol version and [`Partition`];
 //!   the same on every node and across restarts.
 //! - [`Principal`]: who is asking, as a hash; never the raw identity.
+//! - [`Clock`]: the monotonic clock limiters read, a few nanoseconds a
+//!   read, following tokio's paused clock in tests.
 //! - [`McpError`]: the one error type, with our rejections
 //!   (`RateLimited`, `Overloaded`, `CircuitOpen`, `Timeout`, `TooLarge`, ...)
 //!   and their JSON-RPC mapping (codes -32010..-32016, `data.retryAfterMs`).
@@ -56,6 +58,7 @@
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod clock;
 pub mod error;
 pub mod jsonrpc;
 pub mod key;
@@ -66,6 +69,7 @@ pub mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 
+pub use clock::Clock;
 pub use error::{EdgeReply, McpError, RpcError};
 pub use key::{CacheKey, ParamsDigest, Partition};
 pub use method::MethodClass;

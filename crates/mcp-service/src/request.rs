@@ -18,6 +18,9 @@ use crate::{
 /// Accessors are cheap: they read fields that are already there. The two that
 /// compute, [`params_digest`](Self::params_digest) and
 /// [`principal`](Self::principal), say so.
+///
+/// The trait is usable as `dyn McpRequest` (for user functions that key or
+/// route requests) except for the typed extensions.
 pub trait McpRequest {
     /// The JSON-RPC method, such as `tools/call`.
     fn method(&self) -> &str;
@@ -74,8 +77,12 @@ pub trait McpRequest {
     fn cancellation(&self) -> Option<&CancellationToken>;
 
     /// A typed extension carried with the request.
-    fn extension<T: Send + Sync + 'static>(&self) -> Option<&T>;
+    fn extension<T: Send + Sync + 'static>(&self) -> Option<&T>
+    where
+        Self: Sized;
 
     /// Attaches a typed extension, returning the one it replaces.
-    fn insert_extension<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> Option<T>;
+    fn insert_extension<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> Option<T>
+    where
+        Self: Sized;
 }

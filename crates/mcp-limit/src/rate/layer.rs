@@ -3,22 +3,25 @@
 use std::{
     borrow::Cow,
     collections::HashMap,
+    fmt,
     sync::{Arc, atomic::AtomicU64},
     time::Duration,
 };
 
 use mcp_metrics::names;
-use mcp_service::{McpRequest, MethodClass};
+use mcp_service::{Clock, McpRequest, MethodClass, clock::saturating_nanos};
 use metrics::Counter;
-use moka::sync::Cache;
-use tokio::time::Instant;
 use tower_layer::Layer;
-use xxhash_rust::xxh3::xxh3_128_with_seed;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::{Decision, Gcra, RateLimit};
+use super::{Decision, Gcra, RateLimit, buckets::Buckets};
+
+/// A user function naming the limit a request draws from; `None` lets the
+/// request pass uncounted.
+pub type KeyFn = dyn Fn(&dyn McpRequest) -> Option<String> + Send + Sync;
 
 /// Whose requests share a limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum RateKey {
     /// Everyone's: one limit for the service.
     Global,
@@ -28,6 +31,41 @@ pub enum RateKey {
     Tool,
     /// Each method's.
     Method,
+    /// One per name a user function gives, such as a tenant header.
+    Custom(Arc<KeyFn>),
+}
+
+impl RateKey {
+    /// Keys requests by what `key` returns; `None` lets a request pass.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_limit::{RateKey, RateLimitLayer};
+    ///
+    /// let per_tenant = RateLimitLayer::builder(100, Duration::from_secs(1))
+    ///     .key(RateKey::custom(|request| {
+    ///         let tenant = request.http_parts()?.headers.get("x-tenant")?;
+    ///         Some(tenant.to_str().ok()?.to_owned())
+    ///     }))
+    ///     .build()?;
+    /// # let _ = per_tenant;
+    /// # Ok::<(), mcp_limit::ConfigError>(())
+    /// ```
+    pub fn custom(key: impl Fn(&dyn McpRequest) -> Option<String> + Send + Sync + 'static) -> Self {
+        Self::Custom(Arc::new(key))
+    }
+}
+
+impl fmt::Debug for RateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Global => "Global",
+            Self::Principal => "Principal",
+            Self::Tool => "Tool",
+            Self::Method => "Method",
+            Self::Custom(_) => "Custom",
+        })
+    }
 }
 
 /// A setting out of its range.
@@ -156,7 +194,8 @@ impl RateLimitBuilder {
         self.max_wait = wait;
         self
     }
-    /// For keyed limits: how many keys are kept at most. Default 100,000.
+    /// For keyed limits: how many keys are kept at most (about 40 bytes
+    /// each). Default 100,000.
     pub fn max_keys(mut self, keys: u64) -> Self {
         self.max_keys = keys;
         self
@@ -187,15 +226,7 @@ impl RateLimitBuilder {
         if self.max_keys == 0 {
             return fail("max_keys", "must be at least 1".into());
         }
-        // A key idle longer than its bucket takes to refill holds nothing,
-        // so forgetting it then cannot let anyone burst twice.
-        let refill = self.period.saturating_mul(self.burst) / self.requests.max(1);
-        let buckets = (self.key != RateKey::Global).then(|| {
-            Cache::builder()
-                .max_capacity(self.max_keys)
-                .time_to_idle(refill.max(Duration::from_secs(1)))
-                .build()
-        });
+        let buckets = (!matches!(self.key, RateKey::Global)).then(|| Buckets::new(self.max_keys));
         let rejections =
             metrics::counter!(names::LIMIT_REJECTIONS, names::LIMITER => self.name.to_string());
         Ok(RateLimitLayer {
@@ -204,8 +235,8 @@ impl RateLimitBuilder {
                 key: self.key,
                 costs: self.costs,
                 exempt: self.exempt,
-                max_wait: nanos(self.max_wait),
-                origin: Instant::now(),
+                max_wait: saturating_nanos(self.max_wait),
+                clock: Clock::new(),
                 global: AtomicU64::new(0),
                 buckets,
                 rejections,
@@ -222,61 +253,58 @@ pub(crate) struct Limiter {
     costs: HashMap<Box<str>, u32>,
     exempt: Vec<MethodClass>,
     max_wait: u64,
-    origin: Instant,
+    clock: Clock,
     global: AtomicU64,
-    buckets: Option<Cache<u128, Arc<AtomicU64>>>,
+    buckets: Option<Buckets>,
     pub(crate) rejections: Counter,
 }
 
 impl Limiter {
     /// Decides `request` now; exempt requests are admitted uncounted.
+    #[inline]
     pub(crate) fn decide<R: McpRequest>(&self, request: &R) -> Decision {
         if self.exempt.contains(&request.class()) {
             return Decision::Admit;
         }
-        let cost = request
-            .tool_name()
-            .and_then(|tool| self.costs.get(tool))
-            .copied()
-            .unwrap_or(1);
-        let now = nanos(Instant::now().saturating_duration_since(self.origin));
-        match (&self.buckets, self.bucket_key(request)) {
-            (Some(buckets), Some(key)) => {
-                let bucket = buckets.get_with(key, || Arc::new(AtomicU64::new(0)));
-                self.gcra.check(&bucket, now, cost, self.max_wait)
-            }
-            _ => self.gcra.check(&self.global, now, cost, self.max_wait),
+        let cost = match request.tool_name() {
+            Some(tool) if !self.costs.is_empty() => self.costs.get(tool).copied().unwrap_or(1),
+            _ => 1,
+        };
+        let now = self.clock.nanos();
+        let check = |bucket: &AtomicU64| self.gcra.check(bucket, now, cost, self.max_wait);
+        match &self.buckets {
+            None => check(&self.global),
+            Some(buckets) => match self.bucket_key(request) {
+                Some(key) => buckets.with(key, now, check),
+                None => Decision::Admit,
+            },
         }
     }
 
-    /// The 128-bit name of the bucket `request` draws from; `None` for global.
-    fn bucket_key<R: McpRequest>(&self, request: &R) -> Option<u128> {
-        // Seeds keep principals, tools and methods apart.
-        let named = |seed: u64, name: &str| xxh3_128_with_seed(name.as_bytes(), seed);
-        match self.key {
-            RateKey::Global => None,
-            RateKey::Principal => Some(
-                request
-                    .principal()
-                    .map_or(0, |principal| u128::from_le_bytes(*principal.as_bytes())),
-            ),
-            RateKey::Tool => Some(match request.tool_name() {
+    /// The 64-bit name of the bucket `request` draws from; `None` when it
+    /// is not limited.
+    fn bucket_key<R: McpRequest>(&self, request: &R) -> Option<u64> {
+        // Seeds keep principals, tools, methods and user keys apart.
+        let named = |seed: u64, name: &str| xxh3_64_with_seed(name.as_bytes(), seed);
+        Some(match &self.key {
+            RateKey::Global => 0,
+            RateKey::Principal => request.principal().map_or(0, |principal| {
+                let [a, b, c, d, e, f, g, h, ..] = *principal.as_bytes();
+                u64::from_le_bytes([a, b, c, d, e, f, g, h])
+            }),
+            RateKey::Tool => match request.tool_name() {
                 Some(tool) => named(1, tool),
                 None => named(2, request.method()),
-            }),
-            RateKey::Method => Some(named(2, request.method())),
-        }
+            },
+            RateKey::Method => named(2, request.method()),
+            RateKey::Custom(key) => named(3, &key(request)?),
+        })
     }
 
     /// How many keyed limits are kept now.
     pub(crate) fn keys(&self) -> u64 {
-        self.buckets.as_ref().map_or(0, |buckets| {
-            buckets.run_pending_tasks();
-            buckets.entry_count()
-        })
+        self.buckets
+            .as_ref()
+            .map_or(0, |buckets| buckets.len() as u64)
     }
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -1,6 +1,7 @@
 //! The rate limit: [`RateLimitLayer`], its service and future, and the
 //! [`Gcra`] arithmetic.
 
+mod buckets;
 mod future;
 mod gcra;
 mod layer;
@@ -8,5 +9,5 @@ mod service;
 
 pub use future::ResponseFuture;
 pub use gcra::{Decision, Gcra};
-pub use layer::{ConfigError, RateKey, RateLimitBuilder, RateLimitLayer};
+pub use layer::{ConfigError, KeyFn, RateKey, RateLimitBuilder, RateLimitLayer};
 pub use service::RateLimit;

@@ -65,6 +65,8 @@ impl std::error::Error for DecodeError {}
 pub struct JsonRpcRequest {
     id: Option<Box<RawValue>>,
     method: Box<str>,
+    /// Of `method`, found once: every layer asks.
+    class: MethodClass,
     params: Option<Box<RawValue>>,
     fields: Fields,
     session_protocol_version: Option<Box<str>>,
@@ -157,6 +159,7 @@ impl JsonRpcRequest {
         let fields = Fields::read(&method, params.as_deref()).map_err(|error| fail(error, &id))?;
         Ok(Self {
             id,
+            class: MethodClass::of(&method),
             method,
             params,
             fields,
@@ -229,6 +232,10 @@ impl JsonRpcRequest {
 impl McpRequest for JsonRpcRequest {
     fn method(&self) -> &str {
         &self.method
+    }
+
+    fn class(&self) -> MethodClass {
+        self.class
     }
 
     fn tool_name(&self) -> Option<&str> {

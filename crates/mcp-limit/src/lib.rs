@@ -40,10 +40,15 @@
 //! Global limits over Redis and adaptive concurrency are planned in this
 //! crate.
 
+mod adaptive;
 mod concurrency;
 mod deferred;
 mod rate;
+mod slots;
 
+pub use adaptive::{
+    AdaptiveLimit, AdaptiveLimitBuilder, AdaptiveLimitLayer, ResponseFuture as AdaptiveFuture,
+};
 pub use concurrency::{
     ConcurrencyLimit, ConcurrencyLimitBuilder, ConcurrencyLimitLayer, PoolMatch,
     ResponseFuture as ConcurrencyFuture,

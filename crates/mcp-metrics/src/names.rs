@@ -19,8 +19,36 @@ pub const BREAKER: &str = "breaker";
 /// `disabled`.
 pub const STATE: &str = "state";
 
-/// Requests a rate limit rejected, a counter. Label [`LIMITER`].
+/// Requests a limiter rejected, a counter. Labels [`LIMITER`], [`REASON`].
 pub const LIMIT_REJECTIONS: &str = "mcp.limit.rejections";
 
 /// Label: the limiter's configured name.
 pub const LIMITER: &str = "limiter";
+
+/// Requests a limiter let through, a counter. Label [`LIMITER`].
+pub const LIMIT_ADMISSIONS: &str = "mcp.limit.admissions";
+
+/// Calls holding a slot of a concurrency limit, a gauge. Labels
+/// [`LIMITER`], and [`POOL`] for bulkheads.
+pub const LIMIT_IN_FLIGHT: &str = "mcp.limit.in_flight";
+
+/// The current limit of a concurrency limit (slots), a gauge. Labels
+/// [`LIMITER`], and [`POOL`] for bulkheads.
+pub const LIMIT_LIMIT: &str = "mcp.limit.limit";
+
+/// Label: a bulkhead's pool name.
+pub const POOL: &str = "pool";
+
+/// Label: why a request was rejected, one of [`REASON_RATE_LIMITED`],
+/// [`REASON_OVERLOADED`], [`REASON_QUEUE_TIMEOUT`].
+pub const REASON: &str = "reason";
+
+/// Rejection reason: over a rate limit.
+pub const REASON_RATE_LIMITED: &str = "rate_limited";
+
+/// Rejection reason: no slot free (a full bulkhead pool and queue, or the
+/// adaptive limit reached).
+pub const REASON_OVERLOADED: &str = "overloaded";
+
+/// Rejection reason: waited in a bulkhead's queue until its timeout.
+pub const REASON_QUEUE_TIMEOUT: &str = "queue_timeout";

@@ -72,7 +72,7 @@ pub mod rmcp;
 pub use clock::Clock;
 pub use error::{EdgeReply, McpError, RpcError};
 pub use key::{CacheKey, ParamsDigest, Partition};
-pub use method::MethodClass;
+pub use method::{ClassSet, MethodClass};
 pub use principal::Principal;
 pub use request::McpRequest;
 pub use response::{CacheHint, CacheScope, McpResponse, Outcome};

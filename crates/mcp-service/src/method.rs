@@ -114,9 +114,77 @@ impl fmt::Display for MethodClass {
     }
 }
 
+/// A set of method classes, such as the classes a layer exempts: one word,
+/// so asking whether a request's class is in it costs one test.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ClassSet(u16);
+
+impl ClassSet {
+    /// No class.
+    pub const EMPTY: Self = Self(0);
+
+    /// The set of `classes`.
+    pub const fn of(classes: &[MethodClass]) -> Self {
+        let mut bits = 0;
+        let mut index = 0;
+        while index < classes.len() {
+            bits |= 1 << classes[index] as u16;
+            index += 1;
+        }
+        Self(bits)
+    }
+
+    /// Whether `class` is in the set.
+    #[inline]
+    pub const fn contains(self, class: MethodClass) -> bool {
+        self.0 & (1 << class as u16) != 0
+    }
+
+    /// The set with `class` added.
+    pub const fn with(self, class: MethodClass) -> Self {
+        Self(self.0 | 1 << class as u16)
+    }
+
+    /// The set with `class` removed.
+    pub const fn without(self, class: MethodClass) -> Self {
+        Self(self.0 & !(1 << class as u16))
+    }
+}
+
+impl fmt::Debug for ClassSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let classes = KNOWN_METHODS
+            .iter()
+            .map(|(_, class)| *class)
+            .chain([MethodClass::Notification, MethodClass::Unknown]);
+        let mut seen = Self::EMPTY;
+        let mut set = f.debug_set();
+        for class in classes {
+            if self.contains(class) && !seen.contains(class) {
+                seen = seen.with(class);
+                set.entry(&class);
+            }
+        }
+        set.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_sets_hold_what_was_put_in() {
+        let set = ClassSet::of(&[MethodClass::Lifecycle, MethodClass::Notification]);
+        assert!(set.contains(MethodClass::Lifecycle));
+        assert!(!set.contains(MethodClass::ToolCall));
+        let set = set
+            .with(MethodClass::ToolCall)
+            .without(MethodClass::Lifecycle);
+        assert!(set.contains(MethodClass::ToolCall) && !set.contains(MethodClass::Lifecycle));
+        assert_eq!(format!("{set:?}"), "{ToolCall, Notification}");
+        assert!(!ClassSet::EMPTY.contains(MethodClass::Unknown));
+    }
 
     #[test]
     fn every_known_method_has_its_class() {

@@ -4,19 +4,21 @@ use std::{
     future::Future,
     pin::Pin,
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
 use mcp_service::McpError;
 use pin_project_lite::pin_project;
 use tokio::{
-    sync::OwnedSemaphorePermit,
+    sync::futures::OwnedNotified,
     time::{Sleep, sleep},
 };
-use tokio_util::sync::PollSemaphore;
 use tower_service::Service;
 
-use super::layer::Pool;
-use crate::deferred::{Deferred, finished};
+use crate::{
+    deferred::{Deferred, finished},
+    slots::{Place, Slot},
+};
 
 pin_project! {
     /// The response future of [`ConcurrencyLimit`](super::ConcurrencyLimit).
@@ -36,63 +38,54 @@ pin_project! {
         Running {
             #[pin]
             future: F,
-            slot: Option<OwnedSemaphorePermit>,
+            slot: Option<Slot>,
         },
-        // Boxed: waiting is the slow path, and a `Sleep` and a request
-        // inline would make every call's future larger to move.
+        // Boxed: waiting is the slow path, and a timer and a request inline
+        // would make every call's future larger to move.
         Queued {
-            queued: Box<Queued<S, Request>>,
+            queued: Pin<Box<Queued<S, Request>>>,
         },
-        Rejected {
-            error: Option<McpError>,
-        },
+        // Rejections are all the same error; an empty variant keeps the
+        // future small.
+        Rejected,
+        Done,
     }
 }
 
-struct Queued<S, Request> {
-    slots: PollSemaphore,
-    deadline: Pin<Box<Sleep>>,
-    place: Option<OwnedSemaphorePermit>,
-    call: Deferred<S, Request>,
+pin_project! {
+    struct Queued<S, Request> {
+        place: Place,
+        #[pin]
+        freed: OwnedNotified,
+        #[pin]
+        deadline: Sleep,
+        call: Deferred<S, Request>,
+    }
 }
 
 impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
-    pub(crate) fn unlimited(future: S::Future) -> Self {
+    pub(crate) fn running(future: S::Future, slot: Option<Slot>) -> Self {
         Self {
-            state: State::Running { future, slot: None },
+            state: State::Running { future, slot },
         }
     }
 
-    pub(crate) fn running(future: S::Future, slot: OwnedSemaphorePermit) -> Self {
-        Self {
-            state: State::Running {
-                future,
-                slot: Some(slot),
-            },
-        }
-    }
-
-    pub(crate) fn queued(
-        pool: &Pool,
-        place: OwnedSemaphorePermit,
-        service: S,
-        request: Request,
-    ) -> Self {
+    pub(crate) fn queued(place: Place, timeout: Duration, service: S, request: Request) -> Self {
         Self {
             state: State::Queued {
-                queued: Box::new(Queued {
-                    slots: PollSemaphore::new(pool.slots.clone()),
-                    deadline: Box::pin(sleep(pool.timeout)),
-                    place: Some(place),
+                queued: Box::pin(Queued {
+                    freed: place.freed(),
+                    place,
+                    deadline: sleep(timeout),
                     call: Deferred::new(service, request),
                 }),
             },
         }
     }
 
-    pub(crate) fn rejected(error: McpError) -> Self {
+    pub(crate) fn overloaded() -> Self {
         Self {
-            state: State::Rejected { error: Some(error) },
+            state: State::Rejected,
         }
     }
 }
@@ -104,47 +97,64 @@ where
 {
     type Output = Result<S::Response, McpError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
                 StateProjection::Running { future, slot } => {
-                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    let result = ready!(future.poll(cx));
                     // Released as soon as the answer is in, not when dropped.
                     slot.take();
-                    return Poll::Ready(result);
+                    return Poll::Ready(result.map_err(Into::into));
                 }
-                StateProjection::Queued { queued } => {
-                    let Queued {
-                        slots,
-                        deadline,
-                        place,
-                        call,
-                    } = &mut **queued;
-                    let slot = match slots.poll_acquire(cx) {
-                        Poll::Ready(Some(slot)) => slot,
-                        Poll::Ready(None) => return Poll::Ready(Err(McpError::Overloaded)),
-                        Poll::Pending => {
-                            ready!(deadline.as_mut().poll(cx));
-                            return Poll::Ready(Err(McpError::Overloaded));
-                        }
-                    };
-                    let future = match call.poll_call(cx) {
-                        Poll::Ready(Ok(future)) => future,
-                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                        // The slot goes back while the service is not ready.
-                        Poll::Pending => return Poll::Pending,
-                    };
-                    place.take();
-                    state.set(State::Running {
+                StateProjection::Queued { queued } => match ready!(queued.as_mut().poll_slot(cx)) {
+                    Ok((future, slot)) => state.set(State::Running {
                         future,
                         slot: Some(slot),
-                    });
+                    }),
+                    Err(error) => {
+                        state.set(State::Done);
+                        return Poll::Ready(Err(error));
+                    }
+                },
+                StateProjection::Rejected => {
+                    state.set(State::Done);
+                    return Poll::Ready(Err(McpError::Overloaded));
                 }
-                StateProjection::Rejected { error } => {
-                    return Poll::Ready(Err(error.take().unwrap_or_else(finished)));
-                }
+                StateProjection::Done => return Poll::Ready(Err(finished())),
             }
+        }
+    }
+}
+
+impl<S, Request> Queued<S, Request>
+where
+    S: Service<Request>,
+    S::Error: Into<McpError>,
+{
+    /// Waits for a slot and a ready service, until the deadline.
+    #[allow(clippy::type_complexity, reason = "a private poll helper")]
+    fn poll_slot(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(S::Future, Slot), McpError>> {
+        let mut this = self.project();
+        loop {
+            if let Some(slot) = this.place.slots().try_acquire() {
+                // Without a ready service the slot goes back: it would
+                // otherwise sit idle while others queue for it.
+                let future = ready!(this.call.poll_call(cx))?;
+                return Poll::Ready(Ok((future, slot)));
+            }
+            // Counted among the waiters since the call, so a slot freed
+            // before this registers still leaves a wake-up behind.
+            if this.freed.as_mut().poll(cx).is_ready() {
+                this.freed.set(this.place.freed());
+                continue;
+            }
+            ready!(this.deadline.poll(cx));
+            return Poll::Ready(Err(McpError::Overloaded));
         }
     }
 }

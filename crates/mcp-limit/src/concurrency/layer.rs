@@ -2,12 +2,11 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use mcp_service::{McpRequest, MethodClass};
-use tokio::sync::Semaphore;
+use mcp_service::{ClassSet, McpRequest, MethodClass};
 use tower_layer::Layer;
 
 use super::ConcurrencyLimit;
-use crate::ConfigError;
+use crate::{ConfigError, slots::Slots};
 
 /// Which requests a pool takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +51,7 @@ impl ConcurrencyLimitLayer {
         ConcurrencyLimitBuilder {
             pools: Vec::new(),
             default_slots: None,
-            exempt: vec![MethodClass::Lifecycle, MethodClass::Notification],
+            exempt: ClassSet::of(&[MethodClass::Lifecycle, MethodClass::Notification]),
             queue: None,
         }
     }
@@ -63,7 +62,7 @@ impl ConcurrencyLimitLayer {
             .pools
             .iter()
             .find(|pool| pool.name == name)
-            .map(|pool| pool.slots.available_permits())
+            .map(|pool| pool.slots.limit().saturating_sub(pool.slots.in_use()))
     }
 }
 
@@ -80,7 +79,7 @@ impl<S> Layer<S> for ConcurrencyLimitLayer {
 pub struct ConcurrencyLimitBuilder {
     pools: Vec<(String, usize, PoolMatch)>,
     default_slots: Option<usize>,
-    exempt: Vec<MethodClass>,
+    exempt: ClassSet,
     queue: Option<(usize, Duration)>,
 }
 
@@ -98,9 +97,7 @@ impl ConcurrencyLimitBuilder {
     }
     /// Requests of `class` take no slot.
     pub fn exempt(mut self, class: MethodClass) -> Self {
-        if !self.exempt.contains(&class) {
-            self.exempt.push(class);
-        }
+        self.exempt = self.exempt.with(class);
         self
     }
     /// When a pool is full, up to `waiting` requests wait for a slot, each
@@ -125,7 +122,7 @@ impl ConcurrencyLimitBuilder {
                 .map(|slots| ("default".to_owned(), slots, PoolMatch::Methods(Vec::new()))),
         );
         for (index, (name, slots, matching)) in named.enumerate() {
-            if slots == 0 || slots > Semaphore::MAX_PERMITS {
+            if slots == 0 {
                 return Err(ConfigError {
                     setting: "pool",
                     problem: format!("pool {name} has {slots} slots"),
@@ -151,8 +148,7 @@ impl ConcurrencyLimitBuilder {
             let (max_waiting, timeout) = self.queue.unwrap_or((0, Duration::ZERO));
             pools.pools.push(Pool {
                 name,
-                slots: Arc::new(Semaphore::new(slots)),
-                waiting: Arc::new(Semaphore::new(max_waiting)),
+                slots: Slots::new(slots, max_waiting),
                 timeout,
             });
         }
@@ -170,23 +166,23 @@ pub(crate) struct Pools {
     methods: HashMap<String, usize>,
     classes: Vec<(MethodClass, usize)>,
     default: Option<usize>,
-    exempt: Vec<MethodClass>,
+    exempt: ClassSet,
 }
 
 #[derive(Debug)]
 pub(crate) struct Pool {
     pub(crate) name: String,
-    pub(crate) slots: Arc<Semaphore>,
-    /// Places in the queue; a waiter holds one while it waits.
-    pub(crate) waiting: Arc<Semaphore>,
+    pub(crate) slots: Arc<Slots>,
+    /// How long a request waits in the queue at most.
     pub(crate) timeout: Duration,
 }
 
 impl Pools {
     /// The pool `request` takes a slot from; `None` when it takes none.
+    #[inline]
     pub(crate) fn pool_for<R: McpRequest>(&self, request: &R) -> Option<&Pool> {
         let class = request.class();
-        if self.exempt.contains(&class) {
+        if self.exempt.contains(class) {
             return None;
         }
         // Hashing costs more than the rest: skip the maps that are empty.

@@ -38,16 +38,17 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
         let Some(pool) = self.pools.pool_for(&request) else {
-            return ResponseFuture::unlimited(self.inner.call(request));
+            return ResponseFuture::running(self.inner.call(request), None);
         };
-        if let Ok(slot) = pool.slots.clone().try_acquire_owned() {
-            return ResponseFuture::running(self.inner.call(request), slot);
+        if let Some(slot) = pool.slots.try_acquire() {
+            return ResponseFuture::running(self.inner.call(request), Some(slot));
         }
-        match pool.waiting.clone().try_acquire_owned() {
-            Ok(place) => ResponseFuture::queued(pool, place, self.inner.clone(), request),
-            Err(_) => ResponseFuture::rejected(McpError::Overloaded),
+        match pool.slots.try_wait() {
+            Some(place) => ResponseFuture::queued(place, pool.timeout, self.inner.clone(), request),
+            None => ResponseFuture::overloaded(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::{
 };
 
 use mcp_metrics::names;
-use mcp_service::{Clock, McpRequest, MethodClass, clock::saturating_nanos};
+use mcp_service::{ClassSet, Clock, McpRequest, MethodClass, clock::saturating_nanos};
 use metrics::Counter;
 use tower_layer::Layer;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -116,7 +116,7 @@ impl RateLimitLayer {
             burst: requests,
             key: RateKey::Global,
             costs: HashMap::new(),
-            exempt: vec![MethodClass::Lifecycle, MethodClass::Notification],
+            exempt: ClassSet::of(&[MethodClass::Lifecycle, MethodClass::Notification]),
             max_wait: Duration::ZERO,
             max_keys: 100_000,
         }
@@ -151,7 +151,7 @@ pub struct RateLimitBuilder {
     burst: u32,
     key: RateKey,
     costs: HashMap<Box<str>, u32>,
-    exempt: Vec<MethodClass>,
+    exempt: ClassSet,
     max_wait: Duration,
     max_keys: u64,
 }
@@ -179,14 +179,12 @@ impl RateLimitBuilder {
     }
     /// Requests of `class` pass without counting.
     pub fn exempt(mut self, class: MethodClass) -> Self {
-        if !self.exempt.contains(&class) {
-            self.exempt.push(class);
-        }
+        self.exempt = self.exempt.with(class);
         self
     }
     /// Requests of `class` count, even lifecycle ones.
     pub fn limit(mut self, class: MethodClass) -> Self {
-        self.exempt.retain(|exempt| *exempt != class);
+        self.exempt = self.exempt.without(class);
         self
     }
     /// Wait up to this long for the limit instead of rejecting. Default zero.
@@ -251,7 +249,7 @@ pub(crate) struct Limiter {
     gcra: Gcra,
     key: RateKey,
     costs: HashMap<Box<str>, u32>,
-    exempt: Vec<MethodClass>,
+    exempt: ClassSet,
     max_wait: u64,
     clock: Clock,
     global: AtomicU64,
@@ -263,7 +261,7 @@ impl Limiter {
     /// Decides `request` now; exempt requests are admitted uncounted.
     #[inline]
     pub(crate) fn decide<R: McpRequest>(&self, request: &R) -> Decision {
-        if self.exempt.contains(&request.class()) {
+        if self.exempt.contains(request.class()) {
             return Decision::Admit;
         }
         let cost = match request.tool_name() {

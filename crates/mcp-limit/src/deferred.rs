@@ -14,6 +14,11 @@ impl<S, Request> Deferred<S, Request> {
     pub(crate) fn new(service: S, request: Request) -> Self {
         Self(Some(Box::new((service, request))))
     }
+
+    /// One whose call was moved out.
+    pub(crate) fn taken() -> Self {
+        Self(None)
+    }
 }
 
 impl<S, Request> Deferred<S, Request>

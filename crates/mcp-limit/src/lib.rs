@@ -53,6 +53,8 @@ pub use concurrency::{
     ConcurrencyLimit, ConcurrencyLimitBuilder, ConcurrencyLimitLayer, PoolMatch,
     ResponseFuture as ConcurrencyFuture,
 };
+#[cfg(feature = "redis")]
+pub use rate::WhenUnavailable;
 pub use rate::{
     ConfigError, Decision, Gcra, KeyFn, RateKey, RateLimit, RateLimitBuilder, RateLimitLayer,
     ResponseFuture,

@@ -14,10 +14,13 @@ use std::{
     },
 };
 
+use metrics::Gauge;
 use tokio::sync::{Notify, futures::OwnedNotified};
 
 pub(crate) struct Slots {
     in_use: AtomicUsize,
+    /// Follows `in_use` for metrics.
+    in_flight: Gauge,
     limit: AtomicUsize,
     waiting: AtomicUsize,
     max_waiting: usize,
@@ -25,9 +28,10 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
-    pub(crate) fn new(limit: usize, max_waiting: usize) -> Arc<Self> {
+    pub(crate) fn new(limit: usize, max_waiting: usize, in_flight: Gauge) -> Arc<Self> {
         Arc::new(Self {
             in_use: AtomicUsize::new(0),
+            in_flight,
             limit: AtomicUsize::new(limit),
             waiting: AtomicUsize::new(0),
             max_waiting,
@@ -48,7 +52,10 @@ impl Slots {
                 .in_use
                 .compare_exchange_weak(in_use, in_use + 1, SeqCst, SeqCst)
             {
-                Ok(_) => return Some(Slot(self.clone())),
+                Ok(_) => {
+                    self.in_flight.set((in_use + 1) as f64);
+                    return Some(Slot(self.clone()));
+                }
                 Err(actual) => in_use = actual,
             }
         }
@@ -83,7 +90,8 @@ impl Slots {
     }
 
     fn release(&self) {
-        self.in_use.fetch_sub(1, SeqCst);
+        let before = self.in_use.fetch_sub(1, SeqCst);
+        self.in_flight.set((before - 1) as f64);
         // Ordered after the subtraction: a waiter that counted itself in
         // before this load is woken; one that counts itself later sees the
         // free slot when it tries again.
@@ -141,7 +149,7 @@ mod tests {
 
     #[test]
     fn slots_are_counted_and_come_back_when_dropped() {
-        let slots = Slots::new(2, 0);
+        let slots = Slots::new(2, 0, Gauge::noop());
         let first = slots.try_acquire();
         let second = slots.try_acquire();
         assert!(first.is_some() && second.is_some());
@@ -154,7 +162,7 @@ mod tests {
 
     #[test]
     fn the_limit_moves_without_taking_running_slots() {
-        let slots = Slots::new(3, 0);
+        let slots = Slots::new(3, 0, Gauge::noop());
         let held: Vec<_> = (0..3).filter_map(|_| slots.try_acquire()).collect();
         slots.set_limit(1);
         assert_eq!(slots.in_use(), 3);
@@ -167,7 +175,7 @@ mod tests {
 
     #[test]
     fn the_queue_is_bounded() {
-        let slots = Slots::new(1, 2);
+        let slots = Slots::new(1, 2, Gauge::noop());
         let places: Vec<_> = (0..5).filter_map(|_| slots.try_wait()).collect();
         assert_eq!(places.len(), 2);
         drop(places);
@@ -176,7 +184,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_is_woken_when_a_slot_is_freed() {
-        let slots = Slots::new(1, 1);
+        let slots = Slots::new(1, 1, Gauge::noop());
         let held = slots.try_acquire();
         let place = slots.try_wait().unwrap();
         let freed = place.freed();

@@ -36,6 +36,10 @@ pub const LIMIT_IN_FLIGHT: &str = "mcp.limit.in_flight";
 /// [`LIMITER`], and [`POOL`] for bulkheads.
 pub const LIMIT_LIMIT: &str = "mcp.limit.limit";
 
+/// Decisions a Redis-kept rate limit made without Redis (failing open or
+/// on the local share), a counter. Label [`LIMITER`].
+pub const LIMIT_FALLBACKS: &str = "mcp.limit.fallbacks";
+
 /// Label: a bulkhead's pool name.
 pub const POOL: &str = "pool";
 

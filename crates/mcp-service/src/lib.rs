@@ -64,6 +64,8 @@ pub mod jsonrpc;
 pub mod key;
 pub mod method;
 pub mod principal;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod request;
 pub mod response;
 #[cfg(feature = "rmcp")]

@@ -88,7 +88,6 @@ where
             drop(slot);
             let overloaded = result.as_ref().err().is_some_and(signals_overload);
             adaptive.record(started, in_flight, overloaded);
-            adaptive.in_flight.set(adaptive.slots.in_use() as f64);
         }
         Poll::Ready(result)
     }

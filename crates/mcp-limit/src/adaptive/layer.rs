@@ -172,7 +172,11 @@ impl AdaptiveLimitBuilder {
         limit_gauge.set(controller.limit() as f64);
         Ok(AdaptiveLimitLayer {
             adaptive: Arc::new(Adaptive {
-                slots: Slots::new(controller.limit(), 0),
+                slots: Slots::new(
+                    controller.limit(),
+                    0,
+                    metrics::gauge!(names::LIMIT_IN_FLIGHT, names::LIMITER => name.clone()),
+                ),
                 controller: Mutex::new(controller),
                 clock,
                 exempt: self.exempt,
@@ -182,7 +186,6 @@ impl AdaptiveLimitBuilder {
                     names::LIMITER => name.clone(),
                     names::REASON => names::REASON_OVERLOADED,
                 ),
-                in_flight: metrics::gauge!(names::LIMIT_IN_FLIGHT, names::LIMITER => name),
                 limit_gauge,
             }),
         })
@@ -198,7 +201,6 @@ pub(crate) struct Adaptive {
     pub(crate) exempt: ClassSet,
     pub(crate) admissions: Counter,
     pub(crate) rejections: Counter,
-    pub(crate) in_flight: Gauge,
     limit_gauge: Gauge,
 }
 

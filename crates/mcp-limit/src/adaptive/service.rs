@@ -47,7 +47,6 @@ where
             Some(slot) => {
                 adaptive.admissions.increment(1);
                 let in_flight = adaptive.slots.in_use();
-                adaptive.in_flight.set(in_flight as f64);
                 let started = adaptive.clock.nanos();
                 ResponseFuture::limited(
                     self.inner.call(request),

@@ -4,10 +4,10 @@ use std::{
     future::Future,
     pin::Pin,
     task::{Context, Poll, ready},
-    time::Duration,
 };
 
 use mcp_service::McpError;
+use metrics::Counter;
 use pin_project_lite::pin_project;
 use tokio::{
     sync::futures::OwnedNotified,
@@ -15,6 +15,7 @@ use tokio::{
 };
 use tower_service::Service;
 
+use super::layer::Pool;
 use crate::{
     deferred::{Deferred, finished},
     slots::{Place, Slot},
@@ -60,6 +61,8 @@ pin_project! {
         #[pin]
         deadline: Sleep,
         call: Deferred<S, Request>,
+        admissions: Counter,
+        timeouts: Counter,
     }
 }
 
@@ -70,14 +73,16 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
         }
     }
 
-    pub(crate) fn queued(place: Place, timeout: Duration, service: S, request: Request) -> Self {
+    pub(crate) fn queued(pool: &Pool, place: Place, service: S, request: Request) -> Self {
         Self {
             state: State::Queued {
                 queued: Box::pin(Queued {
                     freed: place.freed(),
                     place,
-                    deadline: sleep(timeout),
+                    deadline: sleep(pool.timeout),
                     call: Deferred::new(service, request),
+                    admissions: pool.admissions.clone(),
+                    timeouts: pool.queue_timeouts.clone(),
                 }),
             },
         }
@@ -145,6 +150,7 @@ where
                 // Without a ready service the slot goes back: it would
                 // otherwise sit idle while others queue for it.
                 let future = ready!(this.call.poll_call(cx))?;
+                this.admissions.increment(1);
                 return Poll::Ready(Ok((future, slot)));
             }
             // Counted among the waiters since the call, so a slot freed
@@ -154,6 +160,7 @@ where
                 continue;
             }
             ready!(this.deadline.poll(cx));
+            this.timeouts.increment(1);
             return Poll::Ready(Err(McpError::Overloaded));
         }
     }

@@ -1,8 +1,10 @@
 //! [`ConcurrencyLimitLayer`]: named pools of slots, chosen per request.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Duration};
 
+use mcp_metrics::names;
 use mcp_service::{ClassSet, McpRequest, MethodClass};
+use metrics::Counter;
 use tower_layer::Layer;
 
 use super::ConcurrencyLimit;
@@ -49,6 +51,7 @@ impl ConcurrencyLimitLayer {
     /// and no queue.
     pub fn builder() -> ConcurrencyLimitBuilder {
         ConcurrencyLimitBuilder {
+            name: Cow::Borrowed("bulkheads"),
             pools: Vec::new(),
             default_slots: None,
             exempt: ClassSet::of(&[MethodClass::Lifecycle, MethodClass::Notification]),
@@ -77,6 +80,7 @@ impl<S> Layer<S> for ConcurrencyLimitLayer {
 /// Builds a [`ConcurrencyLimitLayer`].
 #[derive(Debug)]
 pub struct ConcurrencyLimitBuilder {
+    name: Cow<'static, str>,
     pools: Vec<(String, usize, PoolMatch)>,
     default_slots: Option<usize>,
     exempt: ClassSet,
@@ -84,6 +88,12 @@ pub struct ConcurrencyLimitBuilder {
 }
 
 impl ConcurrencyLimitBuilder {
+    /// A name for metrics (label `limiter`; each pool is also labelled
+    /// `pool`). Default `"bulkheads"`.
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = name.into();
+        self
+    }
     /// A pool of `slots` for the requests `matching`.
     pub fn pool(mut self, name: &str, slots: usize, matching: PoolMatch) -> Self {
         self.pools.push((name.to_owned(), slots, matching));
@@ -146,10 +156,30 @@ impl ConcurrencyLimitBuilder {
                 PoolMatch::Class(class) => pools.classes.push((class, index)),
             }
             let (max_waiting, timeout) = self.queue.unwrap_or((0, Duration::ZERO));
+            let limiter = || (names::LIMITER, self.name.to_string());
+            let labels = |reason: Option<&'static str>| {
+                let mut labels = vec![limiter(), (names::POOL, name.clone())];
+                labels.extend(reason.map(|reason| (names::REASON, reason.to_owned())));
+                labels
+            };
+            metrics::gauge!(names::LIMIT_LIMIT, &labels(None)).set(slots as f64);
             pools.pools.push(Pool {
-                name,
-                slots: Slots::new(slots, max_waiting),
+                slots: Slots::new(
+                    slots,
+                    max_waiting,
+                    metrics::gauge!(names::LIMIT_IN_FLIGHT, &labels(None)),
+                ),
                 timeout,
+                admissions: metrics::counter!(names::LIMIT_ADMISSIONS, &labels(None)),
+                overloaded: metrics::counter!(
+                    names::LIMIT_REJECTIONS,
+                    &labels(Some(names::REASON_OVERLOADED))
+                ),
+                queue_timeouts: metrics::counter!(
+                    names::LIMIT_REJECTIONS,
+                    &labels(Some(names::REASON_QUEUE_TIMEOUT))
+                ),
+                name,
             });
         }
         pools.default = self.default_slots.map(|_| pools.pools.len() - 1);
@@ -175,6 +205,9 @@ pub(crate) struct Pool {
     pub(crate) slots: Arc<Slots>,
     /// How long a request waits in the queue at most.
     pub(crate) timeout: Duration,
+    pub(crate) admissions: Counter,
+    pub(crate) overloaded: Counter,
+    pub(crate) queue_timeouts: Counter,
 }
 
 impl Pools {

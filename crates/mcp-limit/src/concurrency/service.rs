@@ -44,11 +44,15 @@ where
             return ResponseFuture::running(self.inner.call(request), None);
         };
         if let Some(slot) = pool.slots.try_acquire() {
+            pool.admissions.increment(1);
             return ResponseFuture::running(self.inner.call(request), Some(slot));
         }
         match pool.slots.try_wait() {
-            Some(place) => ResponseFuture::queued(place, pool.timeout, self.inner.clone(), request),
-            None => ResponseFuture::overloaded(),
+            Some(place) => ResponseFuture::queued(pool, place, self.inner.clone(), request),
+            None => {
+                pool.overloaded.increment(1);
+                ResponseFuture::overloaded()
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
     time::Duration,
 };
@@ -12,6 +13,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep};
 use tower_service::Service;
 
+use super::{Decision, layer::Limiter};
 use crate::deferred::{Deferred, finished};
 
 pin_project! {
@@ -37,6 +39,12 @@ pin_project! {
             sleep: Pin<Box<Sleep>>,
             call: Deferred<S, Request>,
         },
+        // Boxed: the decision is a round trip to Redis.
+        Asking {
+            decision: Pin<Box<dyn Future<Output = Decision> + Send>>,
+            limiter: Arc<Limiter>,
+            call: Deferred<S, Request>,
+        },
         Rejected {
             error: Option<McpError>,
         },
@@ -54,6 +62,22 @@ impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
         Self {
             state: State::Waiting {
                 sleep: Box::pin(sleep(wait)),
+                call: Deferred::new(service, request),
+            },
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn asking(
+        decision: Pin<Box<dyn Future<Output = Decision> + Send>>,
+        limiter: Arc<Limiter>,
+        service: S,
+        request: Request,
+    ) -> Self {
+        Self {
+            state: State::Asking {
+                decision,
+                limiter,
                 call: Deferred::new(service, request),
             },
         }
@@ -87,6 +111,31 @@ where
                         Err(error) => return Poll::Ready(Err(error)),
                     }
                 }
+                StateProjection::Asking {
+                    decision,
+                    limiter,
+                    call,
+                } => match ready!(decision.as_mut().poll(cx)) {
+                    Decision::Admit => {
+                        limiter.admissions.increment(1);
+                        match ready!(call.poll_call(cx)) {
+                            Ok(future) => state.set(State::Calling { future }),
+                            Err(error) => return Poll::Ready(Err(error)),
+                        }
+                    }
+                    Decision::AdmitAfter(wait) => {
+                        limiter.admissions.increment(1);
+                        let call = std::mem::replace(call, Deferred::taken());
+                        state.set(State::Waiting {
+                            sleep: Box::pin(sleep(wait)),
+                            call,
+                        });
+                    }
+                    Decision::Reject(retry_after) => {
+                        limiter.rejections.increment(1);
+                        return Poll::Ready(Err(McpError::RateLimited { retry_after }));
+                    }
+                },
                 StateProjection::Rejected { error } => {
                     return Poll::Ready(Err(error.take().unwrap_or_else(finished)));
                 }

@@ -14,6 +14,11 @@ use metrics::Counter;
 use tower_layer::Layer;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+#[cfg(feature = "redis")]
+use mcp_service::redis::ConnectionManager;
+
+#[cfg(feature = "redis")]
+use super::redis::{RedisBuckets, WhenUnavailable};
 use super::{Decision, Gcra, RateLimit, buckets::Buckets};
 
 /// A user function naming the limit a request draws from; `None` lets the
@@ -119,11 +124,17 @@ impl RateLimitLayer {
             exempt: ClassSet::of(&[MethodClass::Lifecycle, MethodClass::Notification]),
             max_wait: Duration::ZERO,
             max_keys: 100_000,
+            #[cfg(feature = "redis")]
+            redis: None,
+            #[cfg(feature = "redis")]
+            when_unavailable: WhenUnavailable::Local { nodes: 1 },
         }
     }
 
     /// Decides `request` against the limit now, without a service: the
-    /// bucket is charged when the decision admits.
+    /// bucket is charged when the decision admits. A limit kept in Redis is
+    /// decided here against this process's local share; its service asks
+    /// Redis.
     pub fn check<R: McpRequest>(&self, request: &R) -> Decision {
         self.limiter.decide(request)
     }
@@ -154,6 +165,10 @@ pub struct RateLimitBuilder {
     exempt: ClassSet,
     max_wait: Duration,
     max_keys: u64,
+    #[cfg(feature = "redis")]
+    redis: Option<(ConnectionManager, String)>,
+    #[cfg(feature = "redis")]
+    when_unavailable: WhenUnavailable,
 }
 
 impl RateLimitBuilder {
@@ -199,6 +214,23 @@ impl RateLimitBuilder {
         self
     }
 
+    /// Keeps the limit in Redis, shared by every process that uses the same
+    /// `namespace` and limiter [`name`](Self::name): decided atomically on
+    /// the server, by the server's clock. Without it the limit is this
+    /// process's own. See [`mcp_service::redis::connect`] for the connection.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, connection: ConnectionManager, namespace: impl Into<String>) -> Self {
+        self.redis = Some((connection, namespace.into()));
+        self
+    }
+    /// What a Redis-kept limit does while Redis cannot answer. Default:
+    /// [`WhenUnavailable::Local`] with one node, the whole limit locally.
+    #[cfg(feature = "redis")]
+    pub fn when_redis_unavailable(mut self, when: WhenUnavailable) -> Self {
+        self.when_unavailable = when;
+        self
+    }
+
     /// The layer, or which setting is out of range.
     pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
         let fail = |setting, problem: String| Err(ConfigError { setting, problem });
@@ -225,10 +257,54 @@ impl RateLimitBuilder {
             return fail("max_keys", "must be at least 1".into());
         }
         let buckets = (!matches!(self.key, RateKey::Global)).then(|| Buckets::new(self.max_keys));
-        let rejections =
-            metrics::counter!(names::LIMIT_REJECTIONS, names::LIMITER => self.name.to_string());
+        let name = self.name.to_string();
+        #[cfg(feature = "redis")]
+        let (redis, gcra) = match self.redis {
+            None => (None, gcra),
+            Some((connection, namespace)) => {
+                let interval_micros = self.period.as_micros() / u128::from(self.requests);
+                let Ok(interval_micros @ 1..) = u64::try_from(interval_micros) else {
+                    return fail(
+                        "rate",
+                        "a limit kept in Redis has microsecond resolution: at most \
+                         1,000,000 requests a second"
+                            .into(),
+                    );
+                };
+                let remote = RedisBuckets::new(
+                    connection,
+                    format!("{namespace}:rate:{name}"),
+                    interval_micros,
+                    self.burst,
+                    self.max_wait,
+                );
+                // Locally, this process's share is the fallback.
+                let local = match self.when_unavailable {
+                    WhenUnavailable::Local { nodes: nodes @ 2.. } => Gcra::new(
+                        self.requests,
+                        self.period.saturating_mul(nodes),
+                        (self.burst / nodes).max(1),
+                    ),
+                    _ => Some(gcra),
+                };
+                let Some(local) = local else {
+                    return fail("when_redis_unavailable", "no usable local share".into());
+                };
+                (Some((remote, self.when_unavailable)), local)
+            }
+        };
         Ok(RateLimitLayer {
             limiter: Arc::new(Limiter {
+                #[cfg(feature = "redis")]
+                redis,
+                #[cfg(feature = "redis")]
+                fallbacks: metrics::counter!(names::LIMIT_FALLBACKS, names::LIMITER => name.clone()),
+                admissions: metrics::counter!(names::LIMIT_ADMISSIONS, names::LIMITER => name.clone()),
+                rejections: metrics::counter!(
+                    names::LIMIT_REJECTIONS,
+                    names::LIMITER => name,
+                    names::REASON => names::REASON_RATE_LIMITED,
+                ),
                 gcra,
                 key: self.key,
                 costs: self.costs,
@@ -237,7 +313,6 @@ impl RateLimitBuilder {
                 clock: Clock::new(),
                 global: AtomicU64::new(0),
                 buckets,
-                rejections,
             }),
         })
     }
@@ -254,28 +329,83 @@ pub(crate) struct Limiter {
     clock: Clock,
     global: AtomicU64,
     buckets: Option<Buckets>,
+    #[cfg(feature = "redis")]
+    redis: Option<(RedisBuckets, WhenUnavailable)>,
+    #[cfg(feature = "redis")]
+    fallbacks: Counter,
+    pub(crate) admissions: Counter,
     pub(crate) rejections: Counter,
 }
 
+/// How a request meets the limit.
+pub(crate) enum Route {
+    /// Decided here and now.
+    Decided(Decision),
+    /// Decided by Redis; the future resolves to the decision.
+    #[cfg(feature = "redis")]
+    Remote(std::pin::Pin<Box<dyn Future<Output = Decision> + Send>>),
+}
+
 impl Limiter {
-    /// Decides `request` now; exempt requests are admitted uncounted.
+    /// Decides `request` now; exempt requests are admitted uncounted. A
+    /// limit kept in Redis is decided against the local share.
     #[inline]
     pub(crate) fn decide<R: McpRequest>(&self, request: &R) -> Decision {
+        match self.charge(request) {
+            Some((key, cost)) => self.decide_locally(key, cost),
+            None => Decision::Admit,
+        }
+    }
+
+    /// Where `request` is decided: here, or by Redis.
+    #[inline]
+    pub(crate) fn route<R: McpRequest>(self: &Arc<Self>, request: &R) -> Route {
+        let Some((key, cost)) = self.charge(request) else {
+            return Route::Decided(Decision::Admit);
+        };
+        #[cfg(feature = "redis")]
+        if let Some((remote, _)) = &self.redis {
+            let (remote, limiter) = (remote.clone(), self.clone());
+            return Route::Remote(Box::pin(async move {
+                match remote.check(key, cost).await {
+                    Ok(decision) => decision,
+                    Err(_) => limiter.unavailable(key, cost),
+                }
+            }));
+        }
+        Route::Decided(self.decide_locally(key, cost))
+    }
+
+    /// The bucket key and cost of `request`; `None` when it passes uncounted.
+    #[inline]
+    fn charge<R: McpRequest>(&self, request: &R) -> Option<(u64, u32)> {
         if self.exempt.contains(request.class()) {
-            return Decision::Admit;
+            return None;
         }
         let cost = match request.tool_name() {
             Some(tool) if !self.costs.is_empty() => self.costs.get(tool).copied().unwrap_or(1),
             _ => 1,
         };
+        Some((self.bucket_key(request)?, cost))
+    }
+
+    #[inline]
+    fn decide_locally(&self, key: u64, cost: u32) -> Decision {
         let now = self.clock.nanos();
         let check = |bucket: &AtomicU64| self.gcra.check(bucket, now, cost, self.max_wait);
         match &self.buckets {
             None => check(&self.global),
-            Some(buckets) => match self.bucket_key(request) {
-                Some(key) => buckets.with(key, now, check),
-                None => Decision::Admit,
-            },
+            Some(buckets) => buckets.with(key, now, check),
+        }
+    }
+
+    /// Redis did not answer: admit, or decide against the local share.
+    #[cfg(feature = "redis")]
+    fn unavailable(&self, key: u64, cost: u32) -> Decision {
+        self.fallbacks.increment(1);
+        match self.redis.as_ref().map(|(_, when)| when) {
+            Some(WhenUnavailable::FailOpen) => Decision::Admit,
+            _ => self.decide_locally(key, cost),
         }
     }
 

@@ -5,9 +5,13 @@ mod buckets;
 mod future;
 mod gcra;
 mod layer;
+#[cfg(feature = "redis")]
+mod redis;
 mod service;
 
 pub use future::ResponseFuture;
 pub use gcra::{Decision, Gcra};
 pub use layer::{ConfigError, KeyFn, RateKey, RateLimitBuilder, RateLimitLayer};
+#[cfg(feature = "redis")]
+pub use redis::WhenUnavailable;
 pub use service::RateLimit;

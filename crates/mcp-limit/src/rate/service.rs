@@ -8,7 +8,10 @@ use std::{
 use mcp_service::{McpError, McpRequest};
 use tower_service::Service;
 
-use super::{Decision, ResponseFuture, layer::Limiter};
+use super::{
+    Decision, ResponseFuture,
+    layer::{Limiter, Route},
+};
 
 /// A service behind a rate limit; see [`RateLimitLayer`](super::RateLimitLayer).
 #[derive(Debug, Clone)]
@@ -44,10 +47,26 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        match self.limiter.decide(&request) {
-            Decision::Admit => ResponseFuture::calling(self.inner.call(request)),
+        let decision = match self.limiter.route(&request) {
+            Route::Decided(decision) => decision,
+            #[cfg(feature = "redis")]
+            Route::Remote(decision) => {
+                return ResponseFuture::asking(
+                    decision,
+                    self.limiter.clone(),
+                    self.inner.clone(),
+                    request,
+                );
+            }
+        };
+        match decision {
+            Decision::Admit => {
+                self.limiter.admissions.increment(1);
+                ResponseFuture::calling(self.inner.call(request))
+            }
             // The bucket is charged; the clone is made ready after the wait.
             Decision::AdmitAfter(wait) => {
+                self.limiter.admissions.increment(1);
                 ResponseFuture::waiting(wait, self.inner.clone(), request)
             }
             Decision::Reject(retry_after) => {

@@ -1,0 +1,146 @@
+//! Rate limits kept in a real Redis: two layers with their own connections
+//! share one limit, and a Redis that cannot answer fails open or falls back
+//! to the local share, as configured.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+use std::{
+    net::{Ipv4Addr, TcpListener},
+    time::{Duration, Instant},
+};
+
+use mcp_limit::{RateLimitLayer, WhenUnavailable};
+use mcp_service::{
+    McpError,
+    jsonrpc::{JsonRpcRequest, JsonRpcResponse},
+    redis::{RedisOptions, connect},
+};
+use mcp_testkit::RedisServer;
+use serde_json::json;
+use tower::{Layer, Service, ServiceExt, service_fn, util::BoxCloneService};
+
+type Boxed = BoxCloneService<JsonRpcRequest, JsonRpcResponse, McpError>;
+
+fn call() -> JsonRpcRequest {
+    JsonRpcRequest::new(None, "tools/call", Some(&json!({"name": "search"}))).unwrap()
+}
+
+fn limited(layer: &RateLimitLayer) -> Boxed {
+    BoxCloneService::new(layer.layer(service_fn(|_request: JsonRpcRequest| async {
+        JsonRpcResponse::from_value(&json!({}))
+    })))
+}
+
+/// A layer of `requests` a second, burst 10, kept in Redis at `url`.
+fn global(url: &str, requests: u32, when: WhenUnavailable) -> RateLimitLayer {
+    let options = RedisOptions {
+        response_timeout: Duration::from_millis(200),
+        retries: 0,
+        ..RedisOptions::default()
+    };
+    RateLimitLayer::builder(requests, Duration::from_secs(1))
+        .burst(10)
+        .name("shared")
+        .redis(connect(url, options).unwrap(), "test")
+        .when_redis_unavailable(when)
+        .build()
+        .unwrap()
+}
+
+/// Calls `service` back to back until `until`; counts what it admitted.
+async fn hammer(mut service: Boxed, until: Instant) -> u32 {
+    let mut admitted = 0;
+    while Instant::now() < until {
+        match service.ready().await.unwrap().call(call()).await {
+            Ok(_) => admitted += 1,
+            Err(McpError::RateLimited { retry_after }) => {
+                assert!(retry_after <= Duration::from_millis(10), "{retry_after:?}");
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+    admitted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_global_limit() {
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
+    let local = WhenUnavailable::Local { nodes: 2 };
+    let (a, b) = (
+        global(&redis.url(), 100, local),
+        global(&redis.url(), 100, local),
+    );
+    let until = Instant::now() + Duration::from_secs(3);
+    let (admitted_a, admitted_b) = tokio::join!(
+        tokio::spawn(hammer(limited(&a), until)),
+        tokio::spawn(hammer(limited(&b), until)),
+    );
+    let (admitted_a, admitted_b) = (admitted_a.unwrap(), admitted_b.unwrap());
+    let total = admitted_a + admitted_b;
+    println!(
+        "over 3 s at 100/s, burst 10: node a {admitted_a}, node b {admitted_b}, total {total}"
+    );
+    assert!(
+        total <= 300 + 10,
+        "together at most rate x 3 s + burst: {total}"
+    );
+    assert!(total >= 280, "and close to it: {total}");
+    assert!(
+        admitted_a >= 50 && admitted_b >= 50,
+        "both nodes were served"
+    );
+}
+
+fn unreachable_url() -> String {
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The listener is dropped: nothing answers on the port.
+    format!("redis://127.0.0.1:{port}/")
+}
+
+#[tokio::test]
+async fn without_redis_it_falls_back_to_the_local_share() {
+    let url = unreachable_url();
+    let layer = global(&url, 100, WhenUnavailable::Local { nodes: 2 });
+    let mut service = limited(&layer);
+    let mut admitted = 0;
+    for _ in 0..20 {
+        if service.ready().await.unwrap().call(call()).await.is_ok() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 5, "half of the burst of 10");
+}
+
+#[tokio::test]
+async fn without_redis_it_can_fail_open() {
+    let layer = global(&unreachable_url(), 100, WhenUnavailable::FailOpen);
+    let mut service = limited(&layer);
+    for _ in 0..50 {
+        service.ready().await.unwrap().call(call()).await.unwrap();
+    }
+}
+
+#[test]
+fn rates_finer_than_a_microsecond_are_refused() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _entered = runtime.enter();
+    let error = RateLimitLayer::builder(2_000_000, Duration::from_secs(1))
+        .redis(
+            connect(&unreachable_url(), RedisOptions::default()).unwrap(),
+            "test",
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(error.setting, "rate");
+}

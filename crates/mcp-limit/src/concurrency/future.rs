@@ -17,39 +17,27 @@ use tower_service::Service;
 
 use super::layer::Pool;
 use crate::{
-    deferred::{Deferred, finished},
+    deferred::Deferred,
     slots::{Place, Slot},
 };
 
 pin_project! {
     /// The response future of [`ConcurrencyLimit`](super::ConcurrencyLimit).
     /// Dropping it gives its slot back.
+    ///
+    /// Shaped like tower's: the inner future and its slot side by side, so
+    /// the common case moves and polls no more than tower's does.
     pub struct ResponseFuture<S, Request>
     where
         S: Service<Request>,
     {
+        // `None` while queued, and for a rejected call.
         #[pin]
-        state: State<S, Request, S::Future>,
-    }
-}
-
-pin_project! {
-    #[project = StateProjection]
-    enum State<S, Request, F> {
-        Running {
-            #[pin]
-            future: F,
-            slot: Option<Slot>,
-        },
+        future: Option<S::Future>,
+        slot: Option<Slot>,
         // Boxed: waiting is the slow path, and a timer and a request inline
         // would make every call's future larger to move.
-        Queued {
-            queued: Pin<Box<Queued<S, Request>>>,
-        },
-        // Rejections are all the same error; an empty variant keeps the
-        // future small.
-        Rejected,
-        Done,
+        queued: Option<Pin<Box<Queued<S, Request>>>>,
     }
 }
 
@@ -69,28 +57,32 @@ pin_project! {
 impl<S: Service<Request>, Request> ResponseFuture<S, Request> {
     pub(crate) fn running(future: S::Future, slot: Option<Slot>) -> Self {
         Self {
-            state: State::Running { future, slot },
+            future: Some(future),
+            slot,
+            queued: None,
         }
     }
 
     pub(crate) fn queued(pool: &Pool, place: Place, service: S, request: Request) -> Self {
         Self {
-            state: State::Queued {
-                queued: Box::pin(Queued {
-                    freed: place.freed(),
-                    place,
-                    deadline: sleep(pool.timeout),
-                    call: Deferred::new(service, request),
-                    admissions: pool.admissions.clone(),
-                    timeouts: pool.queue_timeouts.clone(),
-                }),
-            },
+            future: None,
+            slot: None,
+            queued: Some(Box::pin(Queued {
+                freed: place.freed(),
+                place,
+                deadline: sleep(pool.timeout),
+                call: Deferred::new(service, request),
+                admissions: pool.admissions.clone(),
+                timeouts: pool.queue_timeouts.clone(),
+            })),
         }
     }
 
     pub(crate) fn overloaded() -> Self {
         Self {
-            state: State::Rejected,
+            future: None,
+            slot: None,
+            queued: None,
         }
     }
 }
@@ -102,34 +94,22 @@ where
 {
     type Output = Result<S::Response, McpError>;
 
-    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
-        loop {
-            match state.as_mut().project() {
-                StateProjection::Running { future, slot } => {
-                    let result = ready!(future.poll(cx));
-                    // Released as soon as the answer is in, not when dropped.
-                    slot.take();
-                    return Poll::Ready(result.map_err(Into::into));
-                }
-                StateProjection::Queued { queued } => match ready!(queued.as_mut().poll_slot(cx)) {
-                    Ok((future, slot)) => state.set(State::Running {
-                        future,
-                        slot: Some(slot),
-                    }),
-                    Err(error) => {
-                        state.set(State::Done);
-                        return Poll::Ready(Err(error));
-                    }
-                },
-                StateProjection::Rejected => {
-                    state.set(State::Done);
-                    return Poll::Ready(Err(McpError::Overloaded));
-                }
-                StateProjection::Done => return Poll::Ready(Err(finished())),
-            }
+        let mut this = self.project();
+        if let Some(queued) = this.queued {
+            let (future, slot) = ready!(queued.as_mut().poll_slot(cx))?;
+            *this.queued = None;
+            this.future.set(Some(future));
+            *this.slot = Some(slot);
         }
+        // No future: shed, or timed out in the queue and already told so.
+        let Some(future) = this.future.as_pin_mut() else {
+            return Poll::Ready(Err(McpError::Overloaded));
+        };
+        let result = ready!(future.poll(cx));
+        // Released as soon as the answer is in, not when dropped.
+        this.slot.take();
+        Poll::Ready(result.map_err(Into::into))
     }
 }
 

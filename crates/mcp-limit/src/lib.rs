@@ -1,17 +1,32 @@
-//! Rate limits for MCP servers, as tower layers that see the tool name, the
-//! method and who is asking.
+//! Rate limits, bulkheads and adaptive concurrency for MCP servers, as
+//! tower layers that see the tool name, the method and who is asking.
+//!
+//! Every layer decides in `call`, never reserves anything in `poll_ready`,
+//! spawns no task, and shares its state with its clones (tower's
+//! `RateLimit` does not, so each axum connection got its own limit).
+//!
+//! # Rate limits
 //!
 //! [`RateLimitLayer`] limits requests with GCRA on one atomic per bucket:
-//! `requests` per `period` with a `burst`, globally or per principal, tool
-//! or method; tools can cost more than one; lifecycle methods pass by
-//! default. It decides in `call` and rejects at once with
+//! `requests` per `period` with a `burst`, globally or per principal, tool,
+//! method, or a name of your own ([`RateKey::custom`]); tools can cost more
+//! than one; lifecycle methods pass by default. It rejects at once with
 //! [`McpError::RateLimited`](mcp_service::McpError::RateLimited) and the
 //! exact time after which the request would pass (a rejected `tools/call`
 //! reaches the model as an `isError` result saying so), or waits up to
-//! `max_wait`. Clones share the limit. Keyed limits are kept in a bounded
-//! cache: a key idle until its bucket has refilled is forgotten, which loses
-//! nothing; beyond `max_keys` active keys, moka's frequency-aware eviction
-//! drops the rarest, and an evicted key that returns starts with a full burst.
+//! `max_wait`.
+//!
+//! Keyed buckets live in a bounded store (`max_keys`, about 40 bytes a key).
+//! A bucket that has refilled is forgotten first, which loses nothing; when
+//! that is not enough, the buckets owing least go, so a flood of new keys
+//! cannot free a busy key, and a key that returns after eviction gains at
+//! most one burst.
+//!
+//! With [`RateLimitBuilder::redis`] (feature `redis`, on by default) the
+//! buckets live in Redis and every process shares the limit: one Lua script,
+//! run by hash, decides on the server by the server's clock. While Redis
+//! cannot answer, the limit fails open or falls back to this process's
+//! share ([`WhenUnavailable`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,15 +45,32 @@
 //! # Ok::<(), mcp_limit::ConfigError>(())
 //! ```
 //!
-//! Metrics: `mcp.limit.rejections` (counter, label `limiter`).
+//! # Bulkheads
 //!
-//! [`ConcurrencyLimitLayer`] gives requests slots from named pools
-//! (bulkheads), chosen by tool, method or class, rejecting with
+//! [`ConcurrencyLimitLayer`] gives requests slots from named pools, chosen
+//! by tool, method or class, rejecting with
 //! [`McpError::Overloaded`](mcp_service::McpError::Overloaded) when a pool
-//! is full, or queueing a bounded number for a bounded time.
+//! is full, or queueing a bounded number for a bounded time. A slot comes
+//! back when the response future completes or is dropped.
 //!
-//! Global limits over Redis and adaptive concurrency are planned in this
-//! crate.
+//! # Adaptive concurrency
+//!
+//! [`AdaptiveLimitLayer`] finds the backend's latency without load and
+//! admits as many concurrent calls as keep latency within a tolerance of it
+//! (1.5 times by default): the limit doubles while latency holds, then
+//! grows by one a window; latency over the tolerance scales it down by the
+//! gradient, and timeouts or server errors cut it by the backoff factor.
+//! The rest is shed at once with `Overloaded`.
+//!
+//! # Metrics
+//!
+//! Names from [`mcp_metrics::names`], label `limiter` (the configured name)
+//! and, for bulkheads, `pool`: `mcp.limit.admissions` and
+//! `mcp.limit.rejections` (label `reason`: `rate_limited`, `overloaded`,
+//! `queue_timeout`) counters; `mcp.limit.in_flight` and `mcp.limit.limit`
+//! gauges for bulkheads and the adaptive limit; `mcp.limit.fallbacks`
+//! counts decisions made without Redis. Metric handles are registered when
+//! a layer is built, so install the recorder first.
 
 mod adaptive;
 mod concurrency;

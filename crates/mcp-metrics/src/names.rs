@@ -56,3 +56,48 @@ pub const REASON_OVERLOADED: &str = "overloaded";
 
 /// Rejection reason: waited in a bulkhead's queue until its timeout.
 pub const REASON_QUEUE_TIMEOUT: &str = "queue_timeout";
+
+/// Cache lookups, a counter. Labels [`CACHE`], [`TIER`] (`l1`, `l2`, or
+/// `none` for misses and bypasses), [`RESULT`] (`hit`, `stale`, `miss`,
+/// `bypass`).
+pub const CACHE_REQUESTS: &str = "mcp.cache.requests";
+
+/// Requests that waited for another request's fill of the same key instead
+/// of calling the inner service (single-flight followers), a counter. Label
+/// [`CACHE`].
+pub const CACHE_COALESCED: &str = "mcp.cache.coalesced";
+
+/// Entries that left the in-memory tier, a counter. Labels [`CACHE`],
+/// [`CAUSE`] (`size`, `expired`, `explicit`, `replaced`).
+pub const CACHE_EVICTIONS: &str = "mcp.cache.evictions";
+
+/// The weighted size of the in-memory tier, a gauge in bytes. Label [`CACHE`].
+pub const CACHE_BYTES: &str = "mcp.cache.bytes";
+
+/// Redis operations of the shared tier that failed or timed out, a counter.
+/// Labels [`CACHE`], [`OPERATION`] (`get`, `set`, `publish`, `subscribe`).
+pub const CACHE_REDIS_ERRORS: &str = "mcp.cache.redis_errors";
+
+/// Invalidations applied, a counter. Labels [`CACHE`], [`SOURCE`] (`local`
+/// for this node's, `backplane` for another node's, `gap` for a clear after
+/// the backplane lost messages).
+pub const CACHE_INVALIDATIONS: &str = "mcp.cache.invalidations";
+
+/// Label: the cache's configured name.
+pub const CACHE: &str = "cache";
+
+/// Label: a cache tier, `l1`, `l2` or `none`.
+pub const TIER: &str = "tier";
+
+/// Label: the result of a cache lookup, `hit`, `stale`, `miss` or `bypass`.
+pub const RESULT: &str = "result";
+
+/// Label: why an entry left a cache, `size`, `expired`, `explicit` or
+/// `replaced`.
+pub const CAUSE: &str = "cause";
+
+/// Label: the Redis operation that failed.
+pub const OPERATION: &str = "operation";
+
+/// Label: where an invalidation came from, `local`, `backplane` or `gap`.
+pub const SOURCE: &str = "source";

@@ -1,5 +1,7 @@
 //! [`McpRequest`]: what every layer may ask of a request.
 
+use std::borrow::Cow;
+
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -49,6 +51,14 @@ pub trait McpRequest {
     /// The protocol version this request speaks, when known: from its `_meta`
     /// (2026-07-28) or from the session.
     fn protocol_version(&self) -> Option<&str>;
+
+    /// A string member of the request's `_meta`, such as the W3C trace
+    /// context a caller sends to continue its trace (`traceparent`,
+    /// `tracestate`). Raw JSON-RPC reads it from the params text on each
+    /// call, so ask only when the answer is used. The default finds none.
+    fn meta_str(&self, _key: &str) -> Option<Cow<'_, str>> {
+        None
+    }
 
     /// The canonical digest of the params (`_meta` ignored); see
     /// [`key`](crate::key). Linear in the params size; `None` when the params

@@ -66,4 +66,33 @@ pub trait McpResponse: Sized {
 
     /// The result that [`encode`](Self::encode) wrote.
     fn decode(bytes: &[u8]) -> Result<Self, McpError>;
+
+    /// Sets `_meta[key]` of the result to `value`, keeping its other `_meta`
+    /// members, so a layer can say something about the result it serves
+    /// (the cache's hit marker). Returns whether the type supports it; the
+    /// default does not. Costs a re-encoding of the result: for opt-in
+    /// features, not the hot path.
+    fn insert_meta(&mut self, key: &str, value: serde_json::Value) -> bool {
+        let _ = (key, value);
+        false
+    }
+}
+
+/// `object["_meta"][key] = value` on a result's JSON, creating `_meta`
+/// when absent (or replacing one that is not an object). Returns false
+/// when `object` is not a JSON object.
+pub(crate) fn set_meta(object: &mut serde_json::Value, key: &str, value: serde_json::Value) -> bool {
+    let Some(object) = object.as_object_mut() else {
+        return false;
+    };
+    let meta = object
+        .entry("_meta")
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if !meta.is_object() {
+        *meta = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert(key.to_owned(), value);
+    }
+    true
 }

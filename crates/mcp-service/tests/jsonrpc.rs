@@ -261,6 +261,13 @@ fn responses_expose_outcome_and_cache_hints() {
     assert_eq!(decoded.result().get(), listed.result().get());
     assert_eq!(decoded.cache_hint(), listed.cache_hint());
     assert!(JsonRpcResponse::decode(b"\xff").is_err());
+
+    let mut marked = listed.clone();
+    assert!(marked.insert_meta("dev.mcp-stack/cache", json!({"stale": true})));
+    let value: Value = serde_json::from_str(marked.result().get()).unwrap();
+    assert_eq!(value["_meta"]["dev.mcp-stack/cache"]["stale"], true);
+    assert_eq!(value["ttlMs"], 5000);
+    assert_eq!(marked.cache_hint(), listed.cache_hint());
 }
 
 #[test]

@@ -191,3 +191,21 @@ fn results_expose_outcome_hints_and_weight() {
         "tool results carry no hints"
     );
 }
+
+#[test]
+fn meta_can_be_added_to_a_result_without_losing_what_it_had() {
+    let mut read = ServerResult::ReadResourceResult(
+        rmcp::model::ReadResourceResult::new(vec![rmcp::model::ResourceContents::text(
+            "hello", "demo://x",
+        )])
+        .with_ttl_ms(10),
+    );
+    assert!(read.insert_meta("dev.mcp-stack/cache", json!({"tier": "l1"})));
+    assert!(read.insert_meta("other", json!(1)));
+    let value = serde_json::to_value(&read).unwrap();
+    assert_eq!(value["_meta"]["dev.mcp-stack/cache"]["tier"], "l1");
+    assert_eq!(value["_meta"]["other"], 1);
+    assert_eq!(value["contents"][0]["text"], "hello");
+    assert_eq!(read.cache_hint().ttl, Some(Duration::from_millis(10)));
+    assert!(matches!(read, ServerResult::ReadResourceResult(_)));
+}

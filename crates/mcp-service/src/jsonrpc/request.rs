@@ -1,6 +1,6 @@
 //! [`JsonRpcRequest`]: a raw JSON-RPC request whose params stay raw.
 
-use std::{fmt, sync::OnceLock};
+use std::{borrow::Cow, collections::HashMap, fmt, sync::OnceLock};
 
 use serde::{
     Deserialize, Deserializer, Serialize,
@@ -170,6 +170,26 @@ impl JsonRpcRequest {
         })
     }
 
+    /// The same request with other params, checked as at decode (without a
+    /// size limit: the server, not the client, wrote them). The id, the
+    /// session protocol version, the extensions and the cancellation token
+    /// stay, so a layer can rewrite a field (a cursor, a URI) and call on.
+    pub fn with_params(self, params: Option<Box<RawValue>>) -> Result<Self, RpcError> {
+        let limits = DecodeLimits {
+            max_message_bytes: usize::MAX,
+            max_params_bytes: usize::MAX,
+        };
+        let rewritten = Self::from_parts(self.id, self.method, params, &limits)
+            .map_err(|error| error.error)?;
+        Ok(Self {
+            session_protocol_version: self.session_protocol_version,
+            extensions: self.extensions,
+            cancellation: self.cancellation,
+            principal: self.principal,
+            ..rewritten
+        })
+    }
+
     /// The request id as raw JSON; `None` for a notification.
     pub fn id(&self) -> Option<&RawValue> {
         self.id.as_deref()
@@ -267,6 +287,22 @@ impl McpRequest for JsonRpcRequest {
             .protocol_version
             .as_deref()
             .or(self.session_protocol_version.as_deref())
+    }
+
+    fn meta_str(&self, key: &str) -> Option<Cow<'_, str>> {
+        #[derive(Deserialize)]
+        struct WithMeta<'a> {
+            #[serde(rename = "_meta", borrow)]
+            meta: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
+        }
+        let params = self.params.as_deref()?.get();
+        let meta = serde_json::from_str::<WithMeta<'_>>(params).ok()?.meta?;
+        let value = meta.get(key)?.get();
+        // Borrowed unless the string has escapes.
+        match serde_json::from_str::<&str>(value) {
+            Ok(text) => Some(Cow::Borrowed(text)),
+            Err(_) => serde_json::from_str::<String>(value).ok().map(Cow::Owned),
+        }
     }
 
     fn params_digest(&self) -> Option<ParamsDigest> {

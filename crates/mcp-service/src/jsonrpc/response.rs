@@ -117,6 +117,23 @@ impl McpResponse for JsonRpcResponse {
             .map_err(|error| McpError::from(RpcError::internal(error.to_string())))?;
         Self::from_raw(raw)
     }
+
+    fn insert_meta(&mut self, key: &str, value: serde_json::Value) -> bool {
+        let Ok(mut object) = serde_json::from_str::<serde_json::Value>(self.result.get()) else {
+            return false;
+        };
+        if !crate::response::set_meta(&mut object, key, value) {
+            return false;
+        }
+        match serde_json::value::to_raw_value(&object) {
+            Ok(raw) => {
+                // `_meta` carries no field the outcome or the hint is read from.
+                self.result = raw;
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,6 @@
 //! [`RmcpRequest`]: an rmcp request and its context, as layers see it.
 
-use std::sync::OnceLock;
+use std::{borrow::Cow, sync::OnceLock};
 
 use rmcp::{
     model::{ClientRequest, ProtocolVersion},
@@ -127,6 +127,14 @@ impl McpRequest for RmcpRequest {
             .get_or_init(|| self.context.protocol_version())
             .as_ref()
             .map(ProtocolVersion::as_str)
+    }
+
+    fn meta_str(&self, key: &str) -> Option<Cow<'_, str>> {
+        // rmcp moves the request's `_meta` into the context.
+        let meta = &self.context.meta.0.0;
+        meta.get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(Cow::Borrowed)
     }
 
     fn params_digest(&self) -> Option<ParamsDigest> {

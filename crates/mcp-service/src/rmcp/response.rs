@@ -46,6 +46,15 @@ macro_rules! variants {
             Ok(bytes)
         }
 
+        /// `_meta[key] = value` on the variant's JSON, decoded back into the
+        /// same variant.
+        fn insert_meta_tagged(result: &mut ServerResult, key: &str, value: serde_json::Value) -> bool {
+            match result {
+                $(ServerResult::$variant(inner) => with_meta(inner, key, value),)*
+                _ => false,
+            }
+        }
+
         fn decode_tagged(tag: u8, json: &[u8]) -> Result<ServerResult, McpError> {
             let decoded = match tag {
                 $($tag => serde_json::from_slice::<model::$variant>(json).map(ServerResult::$variant),)*
@@ -77,6 +86,26 @@ variants! {
     18 => TaskAckResult,
     19 => EmptyResult,
     20 => CustomResult,
+}
+
+fn with_meta<T: serde::Serialize + serde::de::DeserializeOwned>(
+    inner: &mut T,
+    key: &str,
+    value: serde_json::Value,
+) -> bool {
+    let Ok(mut object) = serde_json::to_value(&*inner) else {
+        return false;
+    };
+    if !crate::response::set_meta(&mut object, key, value) {
+        return false;
+    }
+    match serde_json::from_value(object) {
+        Ok(updated) => {
+            *inner = updated;
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 fn unsupported(why: &str) -> McpError {
@@ -140,6 +169,10 @@ impl McpResponse for ServerResult {
 
     fn encode(&self) -> Result<Vec<u8>, McpError> {
         encode_tagged(self)
+    }
+
+    fn insert_meta(&mut self, key: &str, value: serde_json::Value) -> bool {
+        insert_meta_tagged(self, key, value)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, McpError> {

@@ -1,5 +1,79 @@
 //! Metric names and label keys used by mcp-stack crates, with their units.
 //! The crates import these constants; the README's table lists them all.
+//!
+//! The names of the server's own metrics and their attributes follow the
+//! OpenTelemetry semantic conventions for MCP; the layers' metrics use one
+//! scheme, `mcp.<crate>.<what>{<label>}`. Labels never carry a value a
+//! client chooses freely (a URI, a session, a principal, an unregistered
+//! tool name).
+//!
+//! A new metric gets a constant here whose doc says its kind (`a counter`,
+//! `a gauge`, `a histogram`), a line in [`describe`](crate::describe), and
+//! a row in the README; a test checks all three agree.
+
+/// How long the server took to answer a request or handle a notification,
+/// from receipt to result, a histogram in seconds (OpenTelemetry MCP
+/// semantic conventions). Labels [`METHOD_NAME`]; [`TOOL_NAME`] or
+/// [`PROMPT_NAME`] (registered names, else [`OTHER`]); [`ERROR_TYPE`] and
+/// [`RESPONSE_STATUS_CODE`] when it failed; [`PROTOCOL_VERSION`] when
+/// known; [`OPERATION_NAME`] on tool calls; [`NETWORK_TRANSPORT`] when
+/// configured.
+pub const SERVER_OPERATION_DURATION: &str = "mcp.server.operation.duration";
+
+/// Requests the server is handling, a gauge. Label [`METHOD_NAME`].
+pub const SERVER_ACTIVE_REQUESTS: &str = "mcp.server.active_requests";
+
+/// The size of a request as received (its HTTP `Content-Length`), a
+/// histogram in bytes; opt-in. Labels as [`SERVER_OPERATION_DURATION`]
+/// without the error labels.
+pub const SERVER_REQUEST_SIZE: &str = "mcp.server.request.size";
+
+/// The size of a result as sent (its JSON), a histogram in bytes; opt-in.
+/// Labels as [`SERVER_OPERATION_DURATION`] without the error labels.
+pub const SERVER_RESPONSE_SIZE: &str = "mcp.server.response.size";
+
+/// Attribute: the JSON-RPC method, such as `tools/call`; methods the server
+/// does not know are [`OTHER`].
+pub const METHOD_NAME: &str = "mcp.method.name";
+
+/// Attribute: the tool of a `tools/call`.
+pub const TOOL_NAME: &str = "gen_ai.tool.name";
+
+/// Attribute: the prompt of a `prompts/get`.
+pub const PROMPT_NAME: &str = "gen_ai.prompt.name";
+
+/// Attribute: why a request failed: the JSON-RPC error code as text
+/// (`-32603`), [`ERROR_TYPE_TOOL_ERROR`] for a tool result with `isError:
+/// true`, or the kind of one of our rejections (`rate_limited`,
+/// `overloaded`, `circuit_open`, `timeout`, `too_large`, `unavailable`,
+/// `cancelled`).
+pub const ERROR_TYPE: &str = "error.type";
+
+/// Attribute: the JSON-RPC error code of a failed request, as text.
+pub const RESPONSE_STATUS_CODE: &str = "rpc.response.status_code";
+
+/// Attribute: the MCP protocol version of the request, such as `2025-06-18`.
+pub const PROTOCOL_VERSION: &str = "mcp.protocol.version";
+
+/// Attribute: the GenAI operation, [`OPERATION_EXECUTE_TOOL`] on tool calls.
+pub const OPERATION_NAME: &str = "gen_ai.operation.name";
+
+/// Attribute: the transport of the session, `pipe` for stdio, `tcp` for
+/// HTTP.
+pub const NETWORK_TRANSPORT: &str = "network.transport";
+
+/// Span attribute only: the resource URI of `resources/read` and the like.
+/// Never a metric label: clients choose URIs.
+pub const RESOURCE_URI: &str = "mcp.resource.uri";
+
+/// The value of a bounded attribute whose real value is not registered.
+pub const OTHER: &str = "_OTHER";
+
+/// [`ERROR_TYPE`] of a tool result with `isError: true`.
+pub const ERROR_TYPE_TOOL_ERROR: &str = "tool_error";
+
+/// [`OPERATION_NAME`] of a tool call.
+pub const OPERATION_EXECUTE_TOOL: &str = "execute_tool";
 
 /// Circuit breaker state, a gauge: 0 closed, 1 open, 2 half-open, 3 forced
 /// open, 4 disabled. Label [`BREAKER`]. Unkeyed breakers only.

@@ -1,0 +1,93 @@
+//! [`ResponseFuture`]: the inner call, timed, inside its span.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use mcp_service::{McpError, McpResponse};
+use pin_project_lite::pin_project;
+use tracing::Span;
+
+use crate::{outcome::Ending, series::Target, span};
+
+/// What a call in flight must record when it ends.
+struct InFlight {
+    target: Arc<Target>,
+    slot: usize,
+    started: u64,
+}
+
+pin_project! {
+    /// The response future of [`Metrics`](super::Metrics).
+    ///
+    /// Dropped before it finished (the client cancelled, rmcp dropped the
+    /// handler), it still ends its request: in flight goes down, and the
+    /// duration is recorded with `error.type` `cancelled`.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        in_flight: Option<InFlight>,
+        span: Span,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(call) = this.in_flight.take() {
+                let ending = Ending::dropped();
+                span::record_ending(this.span, &ending, Some(&McpError::Cancelled));
+                call.target.end(call.slot, call.started, &ending, None);
+            }
+        }
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        inner: F,
+        target: Arc<Target>,
+        slot: usize,
+        started: u64,
+        span: Span,
+    ) -> Self {
+        Self {
+            inner,
+            in_flight: Some(InFlight {
+                target,
+                slot,
+                started,
+            }),
+            span,
+        }
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    T: McpResponse,
+    E: Into<McpError>,
+{
+    type Output = Result<T, McpError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _entered = this.span.enter();
+            ready!(this.inner.poll(cx)).map_err(Into::into)
+        };
+        if let Some(call) = this.in_flight.take() {
+            let ending = Ending::of(&result);
+            span::record_ending(this.span, &ending, result.as_ref().err());
+            let bytes = match &result {
+                Ok(response) if call.target.records_sizes() => Some(response.weight()),
+                _ => None,
+            };
+            call.target.end(call.slot, call.started, &ending, bytes);
+        }
+        Poll::Ready(result)
+    }
+}

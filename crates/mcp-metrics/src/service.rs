@@ -1,0 +1,124 @@
+//! [`Metrics`]: the service.
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use mcp_service::{McpError, McpRequest, McpResponse};
+use tower_service::Service;
+
+use super::{ResponseFuture, layer::Shared};
+use crate::{
+    labels::{LabelSet, version_slot},
+    span,
+};
+
+/// A service whose requests are measured; see
+/// [`MetricsLayer`](super::MetricsLayer).
+pub struct Metrics<S> {
+    inner: S,
+    shared: Arc<Shared>,
+    /// This service's copy of the registered names, so a request reads it
+    /// without a lock; replaced when `generation` moves on.
+    labels: Arc<LabelSet>,
+    generation: u64,
+}
+
+impl<S> Metrics<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        let (labels, generation) = shared.snapshot();
+        Self {
+            inner,
+            shared,
+            labels,
+            generation,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Takes the current names, when they changed or their handles are due
+    /// to be taken again.
+    #[inline]
+    fn refresh(&mut self, now: u64) {
+        if self.generation != self.shared.generation() || now >= self.labels.expires_at {
+            self.refresh_slow(now);
+        }
+    }
+
+    #[cold]
+    fn refresh_slow(&mut self, now: u64) {
+        (self.labels, self.generation) = self.shared.current(now);
+    }
+}
+
+impl<S: Clone> Clone for Metrics<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            labels: self.labels.clone(),
+            generation: self.generation,
+        }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Metrics<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Request> Service<Request> for Metrics<S>
+where
+    S: Service<Request>,
+    S::Response: McpResponse,
+    S::Error: Into<McpError>,
+    Request: McpRequest,
+{
+    type Response = S::Response;
+    type Error = McpError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), McpError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = self.shared.common.clock.nanos();
+        self.refresh(started);
+        let target = self.labels.target_of(&request).clone();
+        let slot = version_slot(request.protocol_version());
+        let transport = self.shared.common.transport.as_deref();
+        let span = span::request_span(&request, &self.labels, transport);
+        if target.records_sizes()
+            && let Some(bytes) = content_length(&request)
+        {
+            target.request_size(slot, bytes);
+        }
+        target.begin();
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(inner, target, slot, started, span)
+    }
+}
+
+fn content_length<R: McpRequest>(request: &R) -> Option<u64> {
+    request
+        .http_parts()?
+        .headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,253 @@
+//! Single-flight: concurrent misses on one key make one call.
+//!
+//! The first miss on a key becomes its [`Leader`]; later misses follow the
+//! [`Flight`] and wait for its [`Landing`]. A leader that is dropped before
+//! it lands (its request was cancelled, its future dropped) lands
+//! [`Landing::Abandoned`] on the way out, so followers never wait for a
+//! call nobody makes: they look again, and one of them leads.
+
+use std::{
+    any::Any,
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use mcp_service::{Partition, Principal};
+use tokio::{sync::Notify, time::Instant};
+
+use crate::l1::KeyHasher;
+
+/// Whom a landed value may be handed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sharing {
+    /// Anyone who asked the same.
+    Everyone,
+    /// Only this principal: the result was private.
+    Principal(Principal),
+}
+
+impl Sharing {
+    pub(crate) fn admits(self, principal: Option<Principal>) -> bool {
+        match self {
+            Self::Everyone => true,
+            Self::Principal(leader) => principal == Some(leader),
+        }
+    }
+
+    pub(crate) fn of(partition: Partition) -> Self {
+        match partition {
+            Partition::Public => Self::Everyone,
+            Partition::Principal(principal) => Self::Principal(principal),
+        }
+    }
+}
+
+/// How a flight ended.
+#[derive(Clone)]
+pub(crate) enum Landing {
+    /// A value, for the followers it admits.
+    Value {
+        value: Arc<dyn Any + Send + Sync>,
+        sharing: Sharing,
+    },
+    /// The call failed; followers get the same error.
+    Failed(Arc<dyn Any + Send + Sync>),
+    /// The result may be handed to no one else (private without a
+    /// principal, `input_required`): followers make their own calls.
+    Unshared,
+    /// The leader went away without an answer: followers look again.
+    Abandoned,
+}
+
+/// One call in progress.
+pub(crate) struct Flight {
+    landing: Mutex<Option<Landing>>,
+    notify: Notify,
+    started: Instant,
+}
+
+impl Flight {
+    /// When the leader set out: followers share its deadline.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    fn landing(&self) -> MutexGuard<'_, Option<Landing>> {
+        self.landing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for the landing. Cancel-safe: dropping the wait leaves the
+    /// flight as it was.
+    pub(crate) async fn wait(&self) -> Landing {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(landing) = self.landing().clone() {
+                return landing;
+            }
+            notified.await;
+        }
+    }
+}
+
+const SHARDS: usize = 64;
+
+type Shard = Mutex<HashMap<u128, Arc<Flight>, KeyHasher>>;
+
+/// The flights in progress, by key.
+pub(crate) struct Flights {
+    shards: Box<[Shard]>,
+}
+
+/// What [`Flights::join`] made of a miss.
+pub(crate) enum Join {
+    /// Make the call, and land it.
+    Lead(Leader),
+    /// Wait for this flight.
+    Follow(Arc<Flight>),
+}
+
+impl Flights {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        })
+    }
+
+    fn shard(&self, key: u128) -> MutexGuard<'_, HashMap<u128, Arc<Flight>, KeyHasher>> {
+        // Keys are hashes: their top bits pick the shard, their low bits the bucket.
+        self.shards[(key >> 122) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Leads the flight of `key`, or follows the one in progress.
+    pub(crate) fn join(self: &Arc<Self>, key: u128) -> Join {
+        let mut shard = self.shard(key);
+        if let Some(flight) = shard.get(&key) {
+            return Join::Follow(flight.clone());
+        }
+        let flight = Arc::new(Flight {
+            landing: Mutex::new(None),
+            notify: Notify::new(),
+            started: Instant::now(),
+        });
+        shard.insert(key, flight.clone());
+        Join::Lead(Leader {
+            flights: self.clone(),
+            key,
+            flight,
+            landed: false,
+        })
+    }
+
+    /// Flights in progress, for tests and stats.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+}
+
+/// The one caller of a flight. Lands on [`land`](Self::land), or as
+/// [`Landing::Abandoned`] when dropped.
+pub(crate) struct Leader {
+    flights: Arc<Flights>,
+    key: u128,
+    flight: Arc<Flight>,
+    landed: bool,
+}
+
+impl Leader {
+    pub(crate) fn land(mut self, landing: Landing) {
+        self.finish(landing);
+    }
+
+    fn finish(&mut self, landing: Landing) {
+        self.landed = true;
+        *self.flight.landing() = Some(landing);
+        {
+            let mut shard = self.flights.shard(self.key);
+            // Only this flight: a newer one may hold the key already.
+            if shard
+                .get(&self.key)
+                .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight))
+            {
+                shard.remove(&self.key);
+            }
+        }
+        self.flight.notify.notify_waiters();
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if !self.landed {
+            self.finish(Landing::Abandoned);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(landing: &Landing) -> Option<u32> {
+        match landing {
+            Landing::Value { value, .. } => value.downcast_ref::<u32>().copied(),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_leads_the_rest_follow_and_all_see_the_landing() {
+        let flights = Flights::new();
+        let Join::Lead(leader) = flights.join(7) else {
+            panic!("the first miss leads");
+        };
+        let followers: Vec<_> = (0..10)
+            .map(|_| match flights.join(7) {
+                Join::Follow(flight) => tokio::spawn(async move { flight.wait().await }),
+                Join::Lead(_) => panic!("a second leader"),
+            })
+            .collect();
+        assert!(matches!(flights.join(8), Join::Lead(_)), "other keys fly apart");
+        leader.land(Landing::Value {
+            value: Arc::new(42u32),
+            sharing: Sharing::Everyone,
+        });
+        for follower in followers {
+            assert_eq!(value(&follower.await.unwrap()), Some(42));
+        }
+        assert_eq!(flights.len(), 0);
+        assert!(matches!(flights.join(7), Join::Lead(_)), "a landed key can fly again");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_does_not_strand_its_followers() {
+        let flights = Flights::new();
+        let Join::Lead(leader) = flights.join(1) else {
+            panic!("the first miss leads");
+        };
+        let Join::Follow(flight) = flights.join(1) else {
+            panic!("the second follows");
+        };
+        let waiter = tokio::spawn(async move { flight.wait().await });
+        drop(leader);
+        assert!(matches!(waiter.await.unwrap(), Landing::Abandoned));
+        assert!(matches!(flights.join(1), Join::Lead(_)));
+    }
+
+    #[test]
+    fn private_landings_admit_their_principal_only() {
+        let alice = Principal::from_identity("alice");
+        let bob = Principal::from_identity("bob");
+        assert!(Sharing::Principal(alice).admits(Some(alice)));
+        assert!(!Sharing::Principal(alice).admits(Some(bob)));
+        assert!(!Sharing::Principal(alice).admits(None));
+        assert!(Sharing::Everyone.admits(None));
+    }
+}

@@ -2,7 +2,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -58,6 +61,7 @@ impl Default for DemoConfig {
 pub struct DemoHandler {
     config: DemoConfig,
     calls: Arc<Mutex<HashMap<String, u64>>>,
+    failing: Arc<AtomicBool>,
 }
 
 impl DemoHandler {
@@ -66,7 +70,22 @@ impl DemoHandler {
         Self {
             config,
             calls: Arc::default(),
+            failing: Arc::default(),
         }
+    }
+
+    /// While set, every tool call, read and list fails with an internal
+    /// error ("backend down"), as a server whose backend is out. Clones
+    /// share the switch.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), ErrorData> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(ErrorData::internal_error("backend down", None));
+        }
+        Ok(())
     }
 
     /// How many times `key` (a method, or `tools/call:NAME`) reached the handler.
@@ -149,6 +168,7 @@ impl ServerHandler for DemoHandler {
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         self.count("tools/list");
+        self.check()?;
         Ok(self
             .hinted(
                 ListToolsResult::with_all_items(Self::tools()),
@@ -168,6 +188,7 @@ impl ServerHandler for DemoHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         let name = params.name.to_string();
         self.count("tools/call");
+        self.check()?;
         let count = self.count(&format!("tools/call:{name}"));
         if !self.config.tool_delay.is_zero() {
             tokio::time::sleep(self.config.tool_delay).await;
@@ -207,6 +228,7 @@ impl ServerHandler for DemoHandler {
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         self.count("resources/list");
+        self.check()?;
         let mut resources = vec![
             Resource::new("demo://static/readme", "readme"),
             Resource::new("demo://private/profile", "profile"),
@@ -242,6 +264,7 @@ impl ServerHandler for DemoHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         self.count("resources/read");
+        self.check()?;
         let uri = params.uri;
         let result = if uri == "demo://static/readme" {
             let contents = ResourceContents::text("mcp-stack demo server", uri);
@@ -284,6 +307,7 @@ impl ServerHandler for DemoHandler {
         _: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         self.count("prompts/list");
+        self.check()?;
         let argument = PromptArgument::new("name");
         Ok(ListPromptsResult::with_all_items(vec![Prompt::new(
             "greet",
@@ -298,6 +322,7 @@ impl ServerHandler for DemoHandler {
         _: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         self.count("prompts/get");
+        self.check()?;
         if params.name != "greet" {
             return Err(ErrorData::invalid_params(
                 format!("unknown prompt {}", params.name),

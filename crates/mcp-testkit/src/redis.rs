@@ -30,6 +30,7 @@ pub enum RedisError {
 pub struct RedisServer {
     child: Child,
     port: u16,
+    binary: PathBuf,
 }
 
 impl RedisServer {
@@ -59,7 +60,18 @@ impl RedisServer {
 
     fn spawn(binary: &PathBuf) -> Result<Self, String> {
         let port = free_port().map_err(|error| format!("no free port: {error}"))?;
-        let child = Command::new(binary)
+        let child = Self::launch(binary, port)?;
+        let mut server = Self {
+            child,
+            port,
+            binary: binary.clone(),
+        };
+        server.wait_until_up()?;
+        Ok(server)
+    }
+
+    fn launch(binary: &PathBuf, port: u16) -> Result<Child, String> {
+        Command::new(binary)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args([
                 "--save",
@@ -72,20 +84,47 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
-        let mut server = Self { child, port };
+            .map_err(|error| format!("cannot start {}: {error}", binary.display()))
+    }
+
+    fn wait_until_up(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if server.ping() {
-                return Ok(server);
+            if self.ping() {
+                return Ok(());
             }
-            if let Ok(Some(status)) = server.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("exited early with {status}"));
             }
             if Instant::now() > deadline {
                 return Err("did not answer PING within 10 s".into());
             }
             thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to its clients), keeping its
+    /// port for [`restart`](Self::restart).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new, empty server on the same port, after [`kill`](Self::kill).
+    pub fn restart(&mut self) -> Result<(), RedisError> {
+        self.kill();
+        // The old socket may linger for a moment; try for a while.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let started = Self::launch(&self.binary, self.port).and_then(|child| {
+                self.child = child;
+                self.wait_until_up()
+            });
+            match started {
+                Ok(()) => return Ok(()),
+                Err(error) if Instant::now() > deadline => return Err(RedisError::Failed(error)),
+                Err(_) => thread::sleep(Duration::from_millis(50)),
+            }
         }
     }
 
@@ -144,6 +183,11 @@ mod tests {
         assert!(server.ping());
         assert!(server.url().starts_with("redis://127.0.0.1:"));
         let port = server.port();
+        let mut server = server;
+        server.kill();
+        assert!(!server.ping(), "killed");
+        server.restart().unwrap();
+        assert!(server.ping(), "back on port {port}");
         drop(server);
         assert!(
             TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err(),

@@ -175,3 +175,38 @@ pub const OPERATION: &str = "operation";
 
 /// Label: where an invalidation came from, `local`, `backplane` or `gap`.
 pub const SOURCE: &str = "source";
+
+/// Chunks of `resources/read` served in place of a whole resource, a
+/// counter. Label [`ORIGIN`].
+pub const STREAM_CHUNKS: &str = "mcp.stream.chunks";
+
+/// Resource bytes served in chunks (before base64 or JSON encoding), a
+/// counter in bytes. Label [`ORIGIN`].
+pub const STREAM_BYTES: &str = "mcp.stream.bytes";
+
+/// List pages cut from a longer list by the pagination layer, a counter.
+pub const STREAM_PAGES: &str = "mcp.stream.pages";
+
+/// Page and chunk cursors refused, a counter. Label [`REASON`]:
+/// [`REASON_INVALID_CURSOR`] or [`REASON_STALE_CURSOR`].
+pub const STREAM_CURSOR_REJECTIONS: &str = "mcp.stream.cursor_rejections";
+
+/// Responses the size guard refused with `TooLarge` because they exceeded
+/// the message limit and could not be chunked, a counter.
+pub const STREAM_TOO_LARGE: &str = "mcp.stream.too_large";
+
+/// Label: where a chunk came from, [`ORIGIN_SOURCE`] or [`ORIGIN_RESULT`].
+pub const ORIGIN: &str = "origin";
+
+/// Chunk origin: read from a resource source, a bounded buffer at a time.
+pub const ORIGIN_SOURCE: &str = "source";
+
+/// Chunk origin: cut from a whole result the inner service returned.
+pub const ORIGIN_RESULT: &str = "result";
+
+/// Rejection reason: a cursor not issued by this server for this client
+/// (forged, altered, another principal's, or signed with another key).
+pub const REASON_INVALID_CURSOR: &str = "invalid_cursor";
+
+/// Rejection reason: a genuine cursor of a list or resource that changed.
+pub const REASON_STALE_CURSOR: &str = "stale_cursor";

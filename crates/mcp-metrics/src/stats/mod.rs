@@ -394,3 +394,49 @@ impl StatsBuilder {
         Ok(Stats::from_parts(seconds as usize, self.objectives))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered() -> Ending {
+        Ending {
+            error: None,
+            class: Class::Answered,
+            rejection: None,
+        }
+    }
+
+    #[test]
+    fn quantiles_of_nanosecond_samples_are_within_half_a_bucket_of_exact() {
+        let stats = Stats::new();
+        let now = stats.clock().nanos();
+        // Log-uniform from 100 ns to 100 s, from a fixed seed.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut samples: Vec<u64> = (0..20_000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let unit = (seed >> 11) as f64 / (1u64 << 53) as f64;
+                (100.0 * 1e9f64.powf(unit)) as u64
+            })
+            .collect();
+        for latency in &samples {
+            stats.end(now, *latency, &answered(), &[]);
+        }
+        samples.sort_unstable();
+        let summary = stats.inner.window.read(now / NANOS_PER_SECOND);
+        assert_eq!(summary.samples(), 20_000);
+        for q in [
+            0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0,
+        ] {
+            let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+            let exact = samples[rank - 1] as f64;
+            let got = summary.quantile(q).unwrap() as f64;
+            let bound = (exact / 32.0).max(64.0);
+            assert!((got - exact).abs() <= bound, "q {q}: {got} against {exact}");
+        }
+        assert_eq!(summary.max, *samples.last().unwrap());
+    }
+}

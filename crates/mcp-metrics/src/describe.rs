@@ -148,6 +148,36 @@ pub(crate) const METRICS: &[Described] = &[
         Some(Unit::Count),
         "Invalidations applied, by source.",
     ),
+    metric(
+        names::STREAM_CHUNKS,
+        Counter,
+        Some(Unit::Count),
+        "Chunks of resources/read served in place of a whole resource, by origin.",
+    ),
+    metric(
+        names::STREAM_BYTES,
+        Counter,
+        Some(Unit::Bytes),
+        "Resource bytes served in chunks, before encoding, by origin.",
+    ),
+    metric(
+        names::STREAM_PAGES,
+        Counter,
+        Some(Unit::Count),
+        "List pages cut from longer lists.",
+    ),
+    metric(
+        names::STREAM_CURSOR_REJECTIONS,
+        Counter,
+        Some(Unit::Count),
+        "Page and chunk cursors refused, by reason.",
+    ),
+    metric(
+        names::STREAM_TOO_LARGE,
+        Counter,
+        Some(Unit::Count),
+        "Responses refused for exceeding the message limit.",
+    ),
 ];
 
 /// Tells the current recorder the unit and description of every metric an

@@ -4,9 +4,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rmcp::{
     Peer, RoleClient, ServiceError,
-    model::{
-        ReadResourceRequestParams, ReadResourceResult, ResourceContents,
-    },
+    model::{ReadResourceRequestParams, ReadResourceResult, ResourceContents},
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -178,10 +176,13 @@ impl<'a> ResourceReader<'a> {
         let mut decoded = Vec::new();
         let mut declared_total = None;
         while let Some(target) = next.take() {
-            let result = self.request(&target).await.map_err(|source| ReadError::Request {
-                uri: target.clone(),
-                source,
-            })?;
+            let result = self
+                .request(&target)
+                .await
+                .map_err(|source| ReadError::Request {
+                    uri: target.clone(),
+                    source,
+                })?;
             let index = summary.as_ref().map_or(0, |summary| summary.chunks);
             let written = summary.as_ref().map_or(0, |summary| summary.bytes);
             let info = chunk_info(&result).map_err(protocol)?;
@@ -205,12 +206,16 @@ impl<'a> ResourceReader<'a> {
                     ..
                 } => {
                     decoded.clear();
-                    STANDARD
-                        .decode_vec(blob, &mut decoded)
-                        .map_err(|error| protocol(format!("chunk {index} is not base64: {error}")))?;
+                    STANDARD.decode_vec(blob, &mut decoded).map_err(|error| {
+                        protocol(format!("chunk {index} is not base64: {error}"))
+                    })?;
                     (uri, mime_type, ContentKind::Blob, decoded.as_slice())
                 }
-                _ => return Err(protocol("a content of a kind this reader does not know".into())),
+                _ => {
+                    return Err(protocol(
+                        "a content of a kind this reader does not know".into(),
+                    ));
+                }
             };
             match (&info, index) {
                 (None, 0) => {}
@@ -238,7 +243,9 @@ impl<'a> ResourceReader<'a> {
             if let Some(previous) = &summary
                 && previous.kind != kind
             {
-                return Err(protocol(format!("chunk {index} switched between text and blob")));
+                return Err(protocol(format!(
+                    "chunk {index} switched between text and blob"
+                )));
             }
             let bytes = written + piece.len() as u64;
             if let Some(limit) = self.max_bytes
@@ -254,7 +261,9 @@ impl<'a> ResourceReader<'a> {
                 // Only chunks of the resource asked for are followed.
                 Some(next_uri) if is_chunk_of(&next_uri, uri) => Some(next_uri),
                 Some(next_uri) => {
-                    return Err(protocol(format!("next chunk URI {next_uri} is not of {uri}")));
+                    return Err(protocol(format!(
+                        "next chunk URI {next_uri} is not of {uri}"
+                    )));
                 }
                 None => None,
             };
@@ -262,8 +271,7 @@ impl<'a> ResourceReader<'a> {
                 bytes,
                 chunks: index + 1,
                 kind,
-                mime_type: summary
-                    .map_or_else(|| mime_type.clone(), |summary| summary.mime_type),
+                mime_type: summary.map_or_else(|| mime_type.clone(), |summary| summary.mime_type),
                 uri: content_uri.clone(),
             });
         }
@@ -288,7 +296,11 @@ impl<'a> ResourceReader<'a> {
 }
 
 fn chunk_info(result: &ReadResourceResult) -> Result<Option<ChunkInfo>, String> {
-    let Some(value) = result.meta.as_ref().and_then(|meta| meta.0.get(CHUNK_META_KEY)) else {
+    let Some(value) = result
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.0.get(CHUNK_META_KEY))
+    else {
         return Ok(None);
     };
     serde_json::from_value(value.clone())

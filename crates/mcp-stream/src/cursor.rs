@@ -289,12 +289,19 @@ mod tests {
         let bob = Some(Principal::from_identity("bob"));
         let sealed = key().seal_page(&page(), alice, "tools/list");
         let refused = |result: Result<PageCursor, CursorError>| {
-            assert!(matches!(result, Err(CursorError::Invalid { .. })), "{result:?}");
+            assert!(
+                matches!(result, Err(CursorError::Invalid { .. })),
+                "{result:?}"
+            );
         };
         refused(key().open_page(&sealed, bob, "tools/list"));
         refused(key().open_page(&sealed, None, "tools/list"));
         refused(key().open_page(&sealed, alice, "prompts/list"));
-        refused(CursorKey::from_secret(&[1; 32]).unwrap().open_page(&sealed, alice, "tools/list"));
+        refused(
+            CursorKey::from_secret(&[1; 32])
+                .unwrap()
+                .open_page(&sealed, alice, "tools/list"),
+        );
         let chunk = key().open_chunk(&sealed, alice, "tools/list");
         assert!(chunk.is_err(), "a page cursor is not a chunk cursor");
     }
@@ -312,7 +319,10 @@ mod tests {
             }
         }
         for junk in ["", "x", "not base64 !", &"A".repeat(MAX_CURSOR_CHARS + 1)] {
-            assert!(key().open_page(junk, None, "tools/list").is_err(), "{junk:.20}");
+            assert!(
+                key().open_page(junk, None, "tools/list").is_err(),
+                "{junk:.20}"
+            );
         }
     }
 
@@ -326,8 +336,15 @@ mod tests {
             version: None,
         };
         let sealed = key().seal_chunk(&cursor, None, "file:///big.bin");
-        assert_eq!(key().open_chunk(&sealed, None, "file:///big.bin"), Ok(cursor));
-        assert!(key().open_chunk(&sealed, None, "file:///other.bin").is_err());
+        assert_eq!(
+            key().open_chunk(&sealed, None, "file:///big.bin"),
+            Ok(cursor)
+        );
+        assert!(
+            key()
+                .open_chunk(&sealed, None, "file:///other.bin")
+                .is_err()
+        );
         assert!(sealed.len() < 64, "cursors stay short: {}", sealed.len());
     }
 }

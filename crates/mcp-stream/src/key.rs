@@ -151,7 +151,10 @@ mod tests {
         let other = CursorKey::from_secret(&[8; 32]).unwrap();
         let tag = key.tag(&[b"page", b"42"]);
         assert!(key.verify(&[b"page", b"42"], &tag));
-        assert!(key.verify(&[b"page4", b"2"], &tag), "parts are concatenated");
+        assert!(
+            key.verify(&[b"page4", b"2"], &tag),
+            "parts are concatenated"
+        );
         assert!(!key.verify(&[b"page", b"43"], &tag));
         assert!(!other.verify(&[b"page", b"42"], &tag));
         assert!(!key.verify(&[b"page", b"42"], &tag[..15]));

@@ -147,11 +147,11 @@ pub use chunked::{Chunk, ChunkLayer, ChunkLayerBuilder, ResponseFuture as ChunkF
 pub use client::{ReadError, ReadSummary, Resource, ResourceReader};
 pub use error::{ConfigError, CursorError};
 pub use key::CursorKey;
+#[cfg(feature = "rmcp")]
+pub use message::RmcpList;
 pub use message::{
     Content, ListKind, PagedList, RawList, ReadResult, StreamRequest, StreamResponse,
 };
-#[cfg(feature = "rmcp")]
-pub use message::RmcpList;
 pub use paginate::{
     Paginate, PaginationLayer, PaginationLayerBuilder, ResponseFuture as PaginationFuture,
 };

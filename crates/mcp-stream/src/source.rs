@@ -1,12 +1,7 @@
 //! Resources as streams: [`ResourceSource`], which a server implements to
 //! open its large resources, and [`ResourceStream`], what it opens.
 
-use std::{
-    fmt, io,
-    path::Path,
-    pin::Pin,
-    time::UNIX_EPOCH,
-};
+use std::{fmt, io, path::Path, pin::Pin, time::UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::{Stream, future::BoxFuture};

@@ -104,7 +104,11 @@ impl ResourceSource for Memory {
 struct Progress(mpsc::UnboundedSender<ProgressNotificationParam>);
 
 impl ClientHandler for Progress {
-    async fn on_progress(&self, params: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
         let _ = self.0.send(params);
     }
 }
@@ -218,7 +222,13 @@ async fn the_first_chunk_says_what_follows_and_plain_clients_can_follow_it() {
         .unwrap();
     let info = chunk_info(&first).unwrap();
     assert_eq!(
-        (info.index, info.offset, info.bytes, info.total_bytes, info.chunks),
+        (
+            info.index,
+            info.offset,
+            info.bytes,
+            info.total_bytes,
+            info.chunks
+        ),
         (0, 0, 3072, Some(10_000), Some(4))
     );
     let next = info.next_uri.unwrap();
@@ -287,13 +297,20 @@ async fn text_of_unknown_length_is_cut_on_character_boundaries() {
     assert_eq!(read.kind, ContentKind::Text);
     assert_eq!(read.text(), Some(text.as_str()));
     assert!(read.chunks > 25, "{} chunks", read.chunks);
-    assert_eq!(opens.load(SeqCst), 1, "the stream stays open between chunks");
+    assert_eq!(
+        opens.load(SeqCst),
+        1,
+        "the stream stays open between chunks"
+    );
 }
 
 #[tokio::test]
 async fn whole_results_larger_than_a_chunk_are_cut_from_the_inner_result() {
     let demo = DemoHandler::default();
-    let layer = ChunkLayer::builder().max_chunk_bytes(64 << 10).build().unwrap();
+    let layer = ChunkLayer::builder()
+        .max_chunk_bytes(64 << 10)
+        .build()
+        .unwrap();
     let handler = StackedHandler::new(demo.clone(), ServiceBuilder::new().layer(layer));
     let pair = connect(handler).await.unwrap();
 
@@ -304,7 +321,11 @@ async fn whole_results_larger_than_a_chunk_are_cut_from_the_inner_result() {
     let expected: String = "0123456789abcdef".chars().cycle().take(300_000).collect();
     assert_eq!(read.text(), Some(expected.as_str()));
     assert_eq!(read.chunks, 5);
-    assert_eq!(demo.calls("resources/read"), 5, "each chunk is cut from a fresh result");
+    assert_eq!(
+        demo.calls("resources/read"),
+        5,
+        "each chunk is cut from a fresh result"
+    );
 
     // Small resources pass as they are, in one read.
     let small = ResourceReader::new(pair.client.peer())
@@ -328,7 +349,10 @@ async fn the_reader_needs_no_chunking_server() {
         .copy_to("demo://generated/70000", &mut sink)
         .await
         .unwrap();
-    assert_eq!((summary.bytes, summary.chunks, sink.len()), (70_000, 1, 70_000));
+    assert_eq!(
+        (summary.bytes, summary.chunks, sink.len()),
+        (70_000, 1, 70_000)
+    );
 }
 
 #[tokio::test]
@@ -392,7 +416,10 @@ async fn forged_chunk_uris_are_refused() {
             .read_resource(ReadResourceRequestParams::new(uri.clone()))
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("invalid cursor"), "{uri}: {error}");
+        assert!(
+            error.to_string().contains("invalid cursor"),
+            "{uri}: {error}"
+        );
     }
 }
 
@@ -401,7 +428,9 @@ async fn responses_over_the_message_limit_become_too_large() {
     let layer = ChunkLayer::builder()
         .max_chunk_bytes(16 << 10)
         .max_message_bytes(128 << 10);
-    let pair = connect(stacked(None, layer, Weights::default())).await.unwrap();
+    let pair = connect(stacked(None, layer, Weights::default()))
+        .await
+        .unwrap();
     let text = "x".repeat(200 << 10);
     let result = pair
         .client
@@ -415,7 +444,10 @@ async fn responses_over_the_message_limit_become_too_large() {
     // A rejected tool call reaches the model as a tool error that says why.
     assert_eq!(result.is_error, Some(true));
     let message = format!("{:?}", result.content);
-    assert!(message.contains("exceeds the limit of 131072 bytes"), "{message}");
+    assert!(
+        message.contains("exceeds the limit of 131072 bytes"),
+        "{message}"
+    );
 
     let small = pair
         .client

@@ -178,7 +178,10 @@ impl ChunkLayerBuilder {
         if self.max_chunk_bytes < 1024 {
             return fail(
                 "max_chunk_bytes",
-                format!("{} bytes is below the minimum of 1024", self.max_chunk_bytes),
+                format!(
+                    "{} bytes is below the minimum of 1024",
+                    self.max_chunk_bytes
+                ),
             );
         }
         if self.max_chunk_bytes.saturating_add(CHUNK_OVERHEAD_BYTES) > self.max_message_bytes {
@@ -200,12 +203,8 @@ impl ChunkLayerBuilder {
             Some(key) => key,
             None => CursorKey::random()?,
         };
-        let counter = |name: &'static str, origin: &'static str| {
-            metrics::counter!(name, names::ORIGIN => origin)
-        };
-        let rejections = |reason: &'static str| {
-            metrics::counter!(names::STREAM_CURSOR_REJECTIONS, names::REASON => reason)
-        };
+        let counter = |name: &'static str, origin: &'static str| metrics::counter!(name, names::ORIGIN => origin);
+        let rejections = |reason: &'static str| metrics::counter!(names::STREAM_CURSOR_REJECTIONS, names::REASON => reason);
         Ok(ChunkLayer {
             shared: Arc::new(Shared {
                 source: self.source,

@@ -10,10 +10,7 @@ use tokio::io::AsyncReadExt;
 use tower_service::Service;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::{
-    layer::Shared,
-    parked::ParkedStream,
-};
+use super::{layer::Shared, parked::ParkedStream};
 use crate::{
     chunk::{
         CHUNK_META_KEY, ChunkInfo, TextError, base64_raw_len, blob_chunk_bytes, chunk_count,
@@ -121,7 +118,9 @@ impl Shared {
         let digest = xxh3_64(read.content.as_str().as_bytes());
         let (index, offset) = match &context.cursor {
             None => (0, 0),
-            Some((_, cursor)) if cursor.origin == Origin::Result && cursor.version == Some(digest) => {
+            Some((_, cursor))
+                if cursor.origin == Origin::Result && cursor.version == Some(digest) =>
+            {
                 (cursor.index, cursor.offset)
             }
             Some(_) => return Err(self.stale(context)),
@@ -135,7 +134,12 @@ impl Shared {
                 let taken = text_prefix(rest.as_bytes(), self.max_chunk_bytes, true)
                     .map_err(|_| internal("a text result is not UTF-8"))?;
                 let piece = rest.get(..taken).unwrap_or_default();
-                (Content::Text(piece.to_owned()), taken as u64, text.len() as u64, None)
+                (
+                    Content::Text(piece.to_owned()),
+                    taken as u64,
+                    text.len() as u64,
+                    None,
+                )
             }
             Content::Blob(blob) => {
                 let raw = blob_chunk_bytes(self.max_chunk_bytes);
@@ -223,7 +227,9 @@ impl Shared {
             return Err(self.stale(context));
         }
         let index = cursor.map_or(0, |(_, cursor)| cursor.index);
-        let (built, rest) = self.next_chunk(context, stream, carry, index, offset).await?;
+        let (built, rest) = self
+            .next_chunk(context, stream, carry, index, offset)
+            .await?;
         let (mime_type, hint) = (rest.stream.mime_type.clone(), rest.stream.hint);
         if let Some(next) = built.info.as_ref().and_then(|info| info.next_uri.as_ref())
             && !rest.stream.seekable
@@ -258,10 +264,14 @@ impl Shared {
         let failed = |error: io::Error| McpError::unavailable(format!("reading {uri}: {error}"));
         let (buffer, len) = match &stream.body {
             Body::Memory(bytes) => {
-                let start = usize::try_from(offset.saturating_sub(stream.start)).unwrap_or(usize::MAX);
+                let start =
+                    usize::try_from(offset.saturating_sub(stream.start)).unwrap_or(usize::MAX);
                 let rest = bytes.get(start..).ok_or_else(|| self.stale(context))?;
                 let end = rest.len().min(want);
-                (Buffer::Memory(bytes.slice(start..start + end)), Some(stream.start + bytes.len() as u64))
+                (
+                    Buffer::Memory(bytes.slice(start..start + end)),
+                    Some(stream.start + bytes.len() as u64),
+                )
             }
             Body::Reader(_) => {
                 let len = stream.len;
@@ -274,12 +284,15 @@ impl Shared {
                 };
                 let mut buffer = carry;
                 if let Body::Reader(reader) = &mut stream.body {
-                    let skip = offset.saturating_sub(stream.start).saturating_sub(buffer.len() as u64);
+                    let skip = offset
+                        .saturating_sub(stream.start)
+                        .saturating_sub(buffer.len() as u64);
                     if skip > 0 {
                         buffer.clear();
-                        let skipped = tokio::io::copy(&mut reader.take(skip), &mut tokio::io::sink())
-                            .await
-                            .map_err(failed)?;
+                        let skipped =
+                            tokio::io::copy(&mut reader.take(skip), &mut tokio::io::sink())
+                                .await
+                                .map_err(failed)?;
                         if skipped < skip {
                             return Err(self.stale(context));
                         }
@@ -314,7 +327,9 @@ impl Shared {
             ContentKind::Blob => window.len(),
             ContentKind::Text => match text_prefix(window, self.max_chunk_bytes, at_end) {
                 Ok(0) if !window.is_empty() => {
-                    return Err(internal(format!("{uri}: a character does not fit in a chunk")));
+                    return Err(internal(format!(
+                        "{uri}: a character does not fit in a chunk"
+                    )));
                 }
                 Ok(taken) => taken,
                 Err(TextError::NotUtf8 { at }) => {
@@ -390,7 +405,8 @@ impl Buffer {
             }
             (Self::Read(mut buffer), ContentKind::Text) => {
                 let carry = buffer.split_off(taken);
-                let text = String::from_utf8(buffer).map_err(|error| not_text(error.utf8_error()))?;
+                let text =
+                    String::from_utf8(buffer).map_err(|error| not_text(error.utf8_error()))?;
                 (Content::Text(text), carry)
             }
         })

@@ -88,7 +88,8 @@ where
             // The ready service goes into the future; this one readies anew.
             let inner = self.inner.clone();
             let inner = std::mem::replace(&mut self.inner, inner);
-            let future = super::read::read_with_source(self.shared.clone(), inner, request, context);
+            let future =
+                super::read::read_with_source(self.shared.clone(), inner, request, context);
             return ResponseFuture::boxed(Box::pin(future));
         }
         let request = match &context.cursor {

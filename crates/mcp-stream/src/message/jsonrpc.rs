@@ -51,7 +51,11 @@ fn rewrite(
 impl StreamRequest for JsonRpcRequest {
     fn progress(&self) -> Option<Progress> {
         let sender = self.extension::<ProgressSender>()?.clone();
-        let token = self.params_as::<ProgressView>().ok()?.meta?.progress_token?;
+        let token = self
+            .params_as::<ProgressView>()
+            .ok()?
+            .meta?
+            .progress_token?;
         (token.is_string() || token.is_i64()).then(|| Progress::sender(sender, token))
     }
 

@@ -17,7 +17,6 @@ use std::{io, ops::Range};
 
 use mcp_service::{CacheHint, McpError, McpRequest, McpResponse};
 use serde_json::{Map, Value};
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::{progress::Progress, source::ContentKind};
 
@@ -60,7 +59,11 @@ pub trait PagedList<R>: Sized {
     /// The `nextCursor` of the service that produced the list, if it pages.
     fn next_cursor(&self) -> Option<&str>;
 
-    /// A digest of the items in order, which changes when any item does.
+    /// A digest of the list that changes when an item is added, removed,
+    /// moved or renamed, so a cursor of the old list is refused rather
+    /// than served with items skipped or repeated. rmcp's lists hash the
+    /// items' names (URIs for resources); JSON-RPC lists hash their text,
+    /// so any change of an item counts there.
     fn digest(&self) -> u64;
 
     /// The result of the items in `range`, with `next_cursor` as its
@@ -198,26 +201,6 @@ pub(crate) fn serialized_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
         Ok(()) => count.0,
         Err(_) => usize::MAX,
     }
-}
-
-/// The digest of what `value` serializes to, written straight into the
-/// hasher: no copy of the list is made.
-pub(crate) fn serialized_digest<T: serde::Serialize + ?Sized>(value: &T) -> u64 {
-    struct Hasher(Xxh3);
-    impl io::Write for Hasher {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.update(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut hasher = Hasher(Xxh3::new());
-    // Values that cannot serialize cannot be sent either; they hash as what
-    // they wrote so far, and the response fails later, at the edge.
-    let _ = serde_json::to_writer(&mut hasher, value);
-    hasher.0.digest()
 }
 
 #[cfg(test)]

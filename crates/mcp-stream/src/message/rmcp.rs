@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use mcp_service::{CacheScope, McpError, McpResponse, rmcp::RmcpRequest};
 use rmcp::model::{self, ClientRequest, ResourceContents, ServerResult};
-use serde::Serialize;
+use xxhash_rust::xxh3::Xxh3;
 
 use super::{Content, ListKind, PagedList, ReadResult, StreamRequest, StreamResponse};
 use crate::{error::internal, progress::Progress};
@@ -49,19 +49,24 @@ impl StreamRequest for RmcpRequest {
 
 /// The typed lists, seen alike.
 trait TypedList {
-    type Item: Serialize;
+    type Item;
     fn items(&self) -> &[Self::Item];
+    /// What tells an item from the others: its name or URI.
+    fn identity(item: &Self::Item) -> &str;
     fn items_mut(&mut self) -> &mut Vec<Self::Item>;
     fn next_cursor_mut(&mut self) -> &mut Option<String>;
     fn next_cursor(&self) -> Option<&str>;
 }
 
 macro_rules! typed_lists {
-    ($($result:ident . $items:ident : $item:ident => $kind:ident),* $(,)?) => {
+    ($($result:ident . $items:ident : $item:ident . $identity:ident => $kind:ident),* $(,)?) => {
         $(impl TypedList for model::$result {
             type Item = model::$item;
             fn items(&self) -> &[model::$item] {
                 &self.$items
+            }
+            fn identity(item: &model::$item) -> &str {
+                &item.$identity
             }
             fn items_mut(&mut self) -> &mut Vec<model::$item> {
                 &mut self.$items
@@ -84,11 +89,11 @@ macro_rules! typed_lists {
 }
 
 typed_lists! {
-    ListToolsResult.tools: Tool => Tools,
-    ListPromptsResult.prompts: Prompt => Prompts,
-    ListResourcesResult.resources: Resource => Resources,
-    ListResourceTemplatesResult.resource_templates: ResourceTemplate => ResourceTemplates,
-    ListSkillsResult.skills: Skill => Skills,
+    ListToolsResult.tools: Tool.name => Tools,
+    ListPromptsResult.prompts: Prompt.name => Prompts,
+    ListResourcesResult.resources: Resource.uri => Resources,
+    ListResourceTemplatesResult.resource_templates: ResourceTemplate.uri_template => ResourceTemplates,
+    ListSkillsResult.skills: Skill.uri => Skills,
 }
 
 /// Runs `$body` with `$list` bound to the typed list inside `$value`.
@@ -109,6 +114,20 @@ macro_rules! with_list {
 #[derive(Debug)]
 pub struct RmcpList(ServerResult);
 
+/// The digest of the items' identities in order: it changes when an item
+/// is added, removed, moved or renamed, which is what would shift a page
+/// boundary, and costs a hash of the names rather than a serialization of
+/// the whole list on every page.
+fn identities<L: TypedList>(list: &L) -> u64 {
+    let mut hasher = Xxh3::new();
+    for item in list.items() {
+        let identity = L::identity(item);
+        hasher.update(&(identity.len() as u64).to_le_bytes());
+        hasher.update(identity.as_bytes());
+    }
+    hasher.digest()
+}
+
 fn page<L: TypedList>(list: &mut L, range: Range<usize>, next_cursor: Option<String>) {
     let items = list.items_mut();
     items.truncate(range.end);
@@ -126,7 +145,7 @@ impl PagedList<ServerResult> for RmcpList {
     }
 
     fn digest(&self) -> u64 {
-        with_list!(&self.0, list => super::serialized_digest(list.items()), else 0)
+        with_list!(&self.0, list => identities(list), else 0)
     }
 
     fn into_page(

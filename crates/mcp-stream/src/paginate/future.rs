@@ -108,8 +108,10 @@ fn page<R: StreamResponse>(paging: Paging, response: R) -> Result<R, McpError> {
         Err(Mismatch::OutOfRange) => return Err(shared.invalid(paging.kind)),
     };
     shared.pages.increment(1);
-    let next = plan
-        .next
-        .map(|next| shared.key.seal_page(&next, paging.principal, paging.kind.method()));
+    let next = plan.next.map(|next| {
+        shared
+            .key
+            .seal_page(&next, paging.principal, paging.kind.method())
+    });
     list.into_page(plan.range, next)
 }

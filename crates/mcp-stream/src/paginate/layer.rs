@@ -125,9 +125,7 @@ impl PaginationLayerBuilder {
             Some(key) => key,
             None => CursorKey::random()?,
         };
-        let rejections = |reason: &'static str| {
-            metrics::counter!(names::STREAM_CURSOR_REJECTIONS, names::REASON => reason)
-        };
+        let rejections = |reason: &'static str| metrics::counter!(names::STREAM_CURSOR_REJECTIONS, names::REASON => reason);
         Ok(PaginationLayer {
             shared: Arc::new(Shared {
                 page_size: self.page_size,

@@ -121,11 +121,16 @@ mod tests {
 
     #[test]
     fn a_changed_list_refuses_its_old_cursors() {
-        let first = plan(&PageCursor::first(), 30, || 1, None, 10).unwrap().unwrap();
+        let first = plan(&PageCursor::first(), 30, || 1, None, 10)
+            .unwrap()
+            .unwrap();
         let next = first.next.unwrap();
         assert_eq!(next.digest, Some(1));
         assert_eq!(plan(&next, 30, || 2, None, 10), Err(Mismatch::Changed));
-        assert_eq!(plan(&next, 31, || 1, None, 10).unwrap().unwrap().range, 10..20);
+        assert_eq!(
+            plan(&next, 31, || 1, None, 10).unwrap().unwrap().range,
+            10..20
+        );
     }
 
     #[test]
@@ -143,15 +148,24 @@ mod tests {
     #[test]
     fn the_inner_services_own_pages_are_followed() {
         // One inner page of 15 items with a next cursor, paged by 10.
-        let first = plan(&PageCursor::first(), 15, || 5, Some("up-2"), 10).unwrap().unwrap();
+        let first = plan(&PageCursor::first(), 15, || 5, Some("up-2"), 10)
+            .unwrap()
+            .unwrap();
         assert_eq!(first.range, 0..10);
-        let second = plan(&first.next.unwrap(), 15, || 5, Some("up-2"), 10).unwrap().unwrap();
+        let second = plan(&first.next.unwrap(), 15, || 5, Some("up-2"), 10)
+            .unwrap()
+            .unwrap();
         assert_eq!(second.range, 10..15);
         let into_next_inner = second.next.unwrap();
         assert_eq!(into_next_inner.inner.as_deref(), Some("up-2"));
         assert_eq!((into_next_inner.offset, into_next_inner.digest), (0, None));
         // A short inner page still wraps the inner cursor in ours.
-        let short = plan(&PageCursor::first(), 3, || 5, Some("up-2"), 10).unwrap().unwrap();
-        assert_eq!((short.range, short.next.unwrap().inner.as_deref()), (0..3, Some("up-2")));
+        let short = plan(&PageCursor::first(), 3, || 5, Some("up-2"), 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (short.range, short.next.unwrap().inner.as_deref()),
+            (0..3, Some("up-2"))
+        );
     }
 }

@@ -80,6 +80,9 @@ impl RedisServer {
                 "no",
                 "--protected-mode",
                 "yes",
+                // Fault tests stall the server with DEBUG SLEEP.
+                "--enable-debug-command",
+                "local",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -31,6 +31,8 @@ pub(crate) enum Answer {
     Result(Value),
     /// A JSON-RPC error with this code.
     Error(i32),
+    /// This prepared response, cloned.
+    Prepared(JsonRpcResponse),
 }
 
 #[derive(Clone)]
@@ -94,6 +96,7 @@ impl Backend {
                         JsonRpcResponse::from_value(&result)
                     }
                     Answer::Result(result) => JsonRpcResponse::from_value(&result),
+                    Answer::Prepared(response) => Ok(response),
                     Answer::Error(code) => Err(RpcError::new(code, "backend failed").into()),
                 }
             }

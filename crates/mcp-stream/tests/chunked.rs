@@ -2,6 +2,7 @@
 //! arrive whole, byte for byte, in chunks under the message limit, with
 //! progress in order; changed resources and foreign cursors are refused.
 
+#![cfg(feature = "rmcp")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

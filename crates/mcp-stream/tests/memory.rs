@@ -7,6 +7,7 @@
 //! 1 GiB version, with the server in a process of its own, is
 //! `cargo run --release --example stream_memory`.
 
+#![cfg(all(feature = "rmcp", target_os = "linux"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -92,7 +93,6 @@ async fn digest(path: &Path) -> (u64, u64) {
     }
 }
 
-#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_file_larger_than_the_bound_is_served_within_it() {
     let dir = std::env::temp_dir().join(format!("mcp-stream-memory-{}", std::process::id()));

@@ -2,6 +2,7 @@
 //! JSON-RPC: long lists page completely, once each, and forged, stale and
 //! foreign cursors get a clear error.
 
+#![cfg(feature = "rmcp")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -174,11 +174,13 @@ impl Core {
                 });
                 if let Some(value) = fallback.as_ref().and_then(|entry| entry.value::<V>()) {
                     self.signals.stale(Tier::L1);
-                    let served = fallback.as_ref().map_or(Served::Called, |entry| Served::Cached {
-                        tier: Tier::L1,
-                        age: entry.lifetime.age(now),
-                        stale: true,
-                    });
+                    let served = fallback
+                        .as_ref()
+                        .map_or(Served::Called, |entry| Served::Cached {
+                            tier: Tier::L1,
+                            age: entry.lifetime.age(now),
+                            stale: true,
+                        });
                     self.land_value(leader, &value, Sharing::of(target.partition));
                     return Ok((value, served));
                 }
@@ -202,7 +204,12 @@ impl Core {
 
     /// Keeps `value` if the rules allow it, and says whom concurrent askers
     /// of the same may be handed it.
-    pub(crate) fn store<V>(&self, plan: &Plan, value: &V, stamp: crate::generations::Stamp) -> Landing
+    pub(crate) fn store<V>(
+        &self,
+        plan: &Plan,
+        value: &V,
+        stamp: crate::generations::Stamp,
+    ) -> Landing
     where
         V: McpResponse + Clone + Send + Sync + 'static,
     {

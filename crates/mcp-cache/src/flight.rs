@@ -214,7 +214,10 @@ mod tests {
                 Join::Lead(_) => panic!("a second leader"),
             })
             .collect();
-        assert!(matches!(flights.join(8), Join::Lead(_)), "other keys fly apart");
+        assert!(
+            matches!(flights.join(8), Join::Lead(_)),
+            "other keys fly apart"
+        );
         leader.land(Landing::Value {
             value: Arc::new(42u32),
             sharing: Sharing::Everyone,
@@ -223,7 +226,10 @@ mod tests {
             assert_eq!(value(&follower.await.unwrap()), Some(42));
         }
         assert_eq!(flights.len(), 0);
-        assert!(matches!(flights.join(7), Join::Lead(_)), "a landed key can fly again");
+        assert!(
+            matches!(flights.join(7), Join::Lead(_)),
+            "a landed key can fly again"
+        );
     }
 
     #[tokio::test]

@@ -205,7 +205,12 @@ mod tests {
         assert_eq!(lifetime.span(), Duration::from_secs(90));
         assert_eq!(lifetime.age(12 * SECOND), Duration::from_secs(2));
 
-        let aged = Lifetime::aged(Duration::from_secs(30), &policy, 100 * SECOND, Duration::from_secs(29));
+        let aged = Lifetime::aged(
+            Duration::from_secs(30),
+            &policy,
+            100 * SECOND,
+            Duration::from_secs(29),
+        );
         assert_eq!(aged.at(100 * SECOND), Freshness::Fresh);
         assert_eq!(aged.at(101 * SECOND), Freshness::Revalidate);
     }

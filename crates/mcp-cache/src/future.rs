@@ -69,12 +69,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProjection::Ready { result } => Poll::Ready(
-                result
-                    .take()
-                    .unwrap_or_else(|| Err(McpError::unavailable("cache future polled after completion"))),
-            ),
-            StateProjection::Bypass { call } => Poll::Ready(ready!(call.poll(cx)).map_err(Into::into)),
+            StateProjection::Ready { result } => Poll::Ready(result.take().unwrap_or_else(|| {
+                Err(McpError::unavailable(
+                    "cache future polled after completion",
+                ))
+            })),
+            StateProjection::Bypass { call } => {
+                Poll::Ready(ready!(call.poll(cx)).map_err(Into::into))
+            }
             StateProjection::Resolve { future } => future.as_mut().poll(cx),
         }
     }

@@ -147,7 +147,9 @@ impl Generations {
     /// The stamp of an entry with `tags`, taken now.
     pub(crate) fn stamp(&self, tags: &Tags) -> Stamp {
         let mut generations = [0; 4];
-        for (generation, slot) in generations.iter_mut().zip(&tags.slots[..usize::from(tags.len)])
+        for (generation, slot) in generations
+            .iter_mut()
+            .zip(&tags.slots[..usize::from(tags.len)])
         {
             *generation = self.get(*slot);
         }
@@ -200,7 +202,10 @@ mod tests {
         assert!(generations.is_current(&list_stamp));
 
         let fresh = generations.stamp(&read);
-        assert!(generations.is_current(&fresh), "a new fill is current again");
+        assert!(
+            generations.is_current(&fresh),
+            "a new fill is current again"
+        );
         generations.bump(Tag::All.slot());
         assert!(!generations.is_current(&fresh) && !generations.is_current(&list_stamp));
     }

@@ -113,7 +113,10 @@ impl Invalidator {
                 .await;
             }
             "notifications/resources/updated" => {
-                match params.and_then(|params| params.get("uri")).and_then(Value::as_str) {
+                match params
+                    .and_then(|params| params.get("uri"))
+                    .and_then(Value::as_str)
+                {
                     Some(uri) => self.resource(uri).await,
                     None => return false,
                 }

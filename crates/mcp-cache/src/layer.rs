@@ -246,7 +246,12 @@ impl CacheBuilder {
     /// [`DEFAULT_METHODS`](crate::DEFAULT_METHODS).
     #[must_use]
     pub fn method(mut self, method: &str, rule: Rule) -> Self {
-        match self.rules.methods.iter_mut().find(|(name, _)| &**name == method) {
+        match self
+            .rules
+            .methods
+            .iter_mut()
+            .find(|(name, _)| &**name == method)
+        {
             Some((_, existing)) => *existing = rule,
             None => self.rules.methods.push((method.into(), rule)),
         }
@@ -318,9 +323,13 @@ impl CacheBuilder {
                 if tokio::runtime::Handle::try_current().is_err() {
                     return Err(ConfigError::NoRuntime);
                 }
-                let (shared, tasks) =
-                    crate::shared::Shared::new(tier, &self.name, self.max_entry_bytes, signals.clone())
-                        .map_err(|error| ConfigError::Breaker(error.to_string()))?;
+                let (shared, tasks) = crate::shared::Shared::new(
+                    tier,
+                    &self.name,
+                    self.max_entry_bytes,
+                    signals.clone(),
+                )
+                .map_err(|error| ConfigError::Breaker(error.to_string()))?;
                 (Some(shared), Some(tasks))
             }
             None => (None, None),

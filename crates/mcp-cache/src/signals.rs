@@ -102,18 +102,10 @@ pub(crate) struct Signals {
 impl Signals {
     pub(crate) fn new(name: &str) -> Self {
         let cache = name.to_owned();
-        let requests = |tier: &'static str, result: &'static str| {
-            metrics::counter!(names::CACHE_REQUESTS, names::CACHE => cache.clone(), names::TIER => tier, names::RESULT => result)
-        };
-        let eviction = |cause: &'static str| {
-            metrics::counter!(names::CACHE_EVICTIONS, names::CACHE => cache.clone(), names::CAUSE => cause)
-        };
-        let redis_error = |operation: &'static str| {
-            metrics::counter!(names::CACHE_REDIS_ERRORS, names::CACHE => cache.clone(), names::OPERATION => operation)
-        };
-        let invalidation = |source: &'static str| {
-            metrics::counter!(names::CACHE_INVALIDATIONS, names::CACHE => cache.clone(), names::SOURCE => source)
-        };
+        let requests = |tier: &'static str, result: &'static str| metrics::counter!(names::CACHE_REQUESTS, names::CACHE => cache.clone(), names::TIER => tier, names::RESULT => result);
+        let eviction = |cause: &'static str| metrics::counter!(names::CACHE_EVICTIONS, names::CACHE => cache.clone(), names::CAUSE => cause);
+        let redis_error = |operation: &'static str| metrics::counter!(names::CACHE_REDIS_ERRORS, names::CACHE => cache.clone(), names::OPERATION => operation);
+        let invalidation = |source: &'static str| metrics::counter!(names::CACHE_INVALIDATIONS, names::CACHE => cache.clone(), names::SOURCE => source);
         Self {
             counts: Counts::default(),
             hits: [requests("l1", "hit"), requests("l2", "hit")],

@@ -69,7 +69,10 @@ async fn followers_share_the_error_and_it_is_not_kept() {
     }
     assert_eq!(backend.calls(), 1);
     backend.answer(public_read());
-    assert_eq!(text(&call(&service, read("demo://down")).await.unwrap()), "call 2 for anonymous");
+    assert_eq!(
+        text(&call(&service, read("demo://down")).await.unwrap()),
+        "call 2 for anonymous"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -88,7 +91,11 @@ async fn a_dropped_leader_hands_over_to_its_followers() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     leader.abort();
     let answer = follower.await.unwrap().unwrap();
-    assert_eq!(text(&answer), "call 2 for anonymous", "the follower led the next call");
+    assert_eq!(
+        text(&answer),
+        "call 2 for anonymous",
+        "the follower led the next call"
+    );
     assert_eq!(backend.calls(), 2);
 }
 
@@ -149,7 +156,8 @@ async fn a_waiting_principal_never_receives_another_principals_private_result() 
         },
     );
     let service = CacheLayer::new().layer(backend.service());
-    let profile = |who: &'static str| request("resources/read", json!({"uri": "demo://me"}), Some(who));
+    let profile =
+        |who: &'static str| request("resources/read", json!({"uri": "demo://me"}), Some(who));
     let alice = {
         let service = service.clone();
         tokio::spawn(async move { call(&service, profile("alice")).await })
@@ -163,10 +171,17 @@ async fn a_waiting_principal_never_receives_another_principals_private_result() 
     let bob = text(&bob.await.unwrap().unwrap());
     let principal = |who| mcp_service::Principal::from_identity(who).to_string();
     assert_eq!(alice, format!("call 1 for {}", principal("alice")));
-    assert_eq!(bob, format!("call 2 for {}", principal("bob")), "bob made his own call");
+    assert_eq!(
+        bob,
+        format!("call 2 for {}", principal("bob")),
+        "bob made his own call"
+    );
 
     // Each is now kept for its principal only.
-    assert_eq!(text(&call(&service, profile("alice")).await.unwrap()), alice);
+    assert_eq!(
+        text(&call(&service, profile("alice")).await.unwrap()),
+        alice
+    );
     assert_eq!(text(&call(&service, profile("bob")).await.unwrap()), bob);
     let anonymous = call(&service, read("demo://me")).await.unwrap();
     assert_eq!(text(&anonymous), "call 3 for anonymous");

@@ -33,7 +33,10 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
         .build()
         .unwrap();
     let service = cache.layer(backend.service());
-    assert_eq!(text(&call(&service, read("demo://a")).await.unwrap()), "call 1 for anonymous");
+    assert_eq!(
+        text(&call(&service, read("demo://a")).await.unwrap()),
+        "call 1 for anonymous"
+    );
 
     tokio::time::advance(Duration::from_millis(1500)).await;
     let started = tokio::time::Instant::now();
@@ -43,8 +46,15 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
     }
     assert_eq!(started.elapsed(), Duration::ZERO, "served without waiting");
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(backend.calls(), 2, "one background refresh for five stale hits");
-    assert_eq!(text(&call(&service, read("demo://a")).await.unwrap()), "call 2 for anonymous");
+    assert_eq!(
+        backend.calls(),
+        2,
+        "one background refresh for five stale hits"
+    );
+    assert_eq!(
+        text(&call(&service, read("demo://a")).await.unwrap()),
+        "call 2 for anonymous"
+    );
     assert_eq!(cache.counts().stale_hits, 5);
 
     tokio::time::advance(Duration::from_secs(12)).await;
@@ -75,7 +85,11 @@ async fn stale_if_error_answers_server_failures_within_the_window() {
 
     backend.answer(Answer::Error(-32602));
     let error = call(&service, read("demo://a")).await.unwrap_err();
-    assert_eq!(error.code(), -32602, "a client error is the client's to see");
+    assert_eq!(
+        error.code(),
+        -32602,
+        "a client error is the client's to see"
+    );
 
     backend.answer(Answer::Error(-32603));
     tokio::time::advance(Duration::from_secs(60)).await;
@@ -98,12 +112,18 @@ async fn the_hit_marker_tells_tier_and_age_and_is_off_by_default() {
     assert_eq!(marker(&first), Value::Null, "a miss is not marked");
     tokio::time::advance(Duration::from_millis(250)).await;
     let hit = call(&service, read("demo://a")).await.unwrap();
-    assert_eq!(marker(&hit), json!({"tier": "l1", "ageMs": 250, "stale": false}));
+    assert_eq!(
+        marker(&hit),
+        json!({"tier": "l1", "ageMs": 250, "stale": false})
+    );
     assert_eq!(text(&hit), text(&first));
 
     let plain = CacheLayer::new().layer(backend.service());
     call(&plain, read("demo://a")).await.unwrap();
-    assert_eq!(marker(&call(&plain, read("demo://a")).await.unwrap()), Value::Null);
+    assert_eq!(
+        marker(&call(&plain, read("demo://a")).await.unwrap()),
+        Value::Null
+    );
 }
 
 #[tokio::test]
@@ -113,19 +133,30 @@ async fn tool_errors_input_required_and_retries_are_never_kept() {
         Answer::Result(json!({"content": [{"type": "text", "text": "no"}], "isError": true})),
     );
     let cache = CacheLayer::builder()
-        .tool("lookup", Rule::ttl(Duration::from_secs(60)).with_scope(CacheScope::Public))
+        .tool(
+            "lookup",
+            Rule::ttl(Duration::from_secs(60)).with_scope(CacheScope::Public),
+        )
         .tool_info(|tool: &str| Some(tool == "lookup"))
         .method("prompts/get", Rule::HINTED)
         .assume_scope(CacheScope::Public)
         .build()
         .unwrap();
     let service = cache.layer(backend.service());
-    let lookup = || request("tools/call", json!({"name": "lookup", "arguments": {"q": 1}}), None);
+    let lookup = || {
+        request(
+            "tools/call",
+            json!({"name": "lookup", "arguments": {"q": 1}}),
+            None,
+        )
+    };
     call(&service, lookup()).await.unwrap();
     call(&service, lookup()).await.unwrap();
     assert_eq!(backend.calls(), 2, "isError: true is not kept");
 
-    backend.answer(Answer::Result(json!({"resultType": "input_required", "inputRequests": {}})));
+    backend.answer(Answer::Result(
+        json!({"resultType": "input_required", "inputRequests": {}}),
+    ));
     call(&service, lookup()).await.unwrap();
     call(&service, lookup()).await.unwrap();
     assert_eq!(backend.calls(), 4, "input_required is not kept");
@@ -140,7 +171,11 @@ async fn tool_errors_input_required_and_retries_are_never_kept() {
     };
     call(&service, retry()).await.unwrap();
     call(&service, retry()).await.unwrap();
-    assert_eq!(backend.calls(), 6, "a retry with inputResponses is not cached");
+    assert_eq!(
+        backend.calls(),
+        6,
+        "a retry with inputResponses is not cached"
+    );
     call(&service, lookup()).await.unwrap();
     call(&service, lookup()).await.unwrap();
     assert_eq!(backend.calls(), 7, "the plain call is");
@@ -156,7 +191,10 @@ async fn tool_errors_input_required_and_retries_are_never_kept() {
 async fn invalidations_drop_what_they_name_and_notifications_map_onto_them() {
     let backend = Backend::new(Duration::ZERO, answer(60_000));
     let cache = CacheLayer::builder()
-        .tool("lookup", Rule::ttl(Duration::from_secs(60)).with_scope(CacheScope::Public))
+        .tool(
+            "lookup",
+            Rule::ttl(Duration::from_secs(60)).with_scope(CacheScope::Public),
+        )
         .tool_info(|_: &str| Some(true))
         .build()
         .unwrap();
@@ -177,11 +215,18 @@ async fn invalidations_drop_what_they_name_and_notifications_map_onto_them() {
     assert_eq!(warm().await, 5, "only demo://a was dropped");
     assert!(
         invalidator
-            .notification("notifications/resources/updated", Some(&json!({"uri": "demo://b"})))
+            .notification(
+                "notifications/resources/updated",
+                Some(&json!({"uri": "demo://b"}))
+            )
             .await
     );
     assert_eq!(warm().await, 6);
-    assert!(invalidator.notification("notifications/tools/list_changed", None).await);
+    assert!(
+        invalidator
+            .notification("notifications/tools/list_changed", None)
+            .await
+    );
     assert_eq!(warm().await, 7);
     invalidator.tool("lookup").await;
     assert_eq!(warm().await, 8);
@@ -189,7 +234,11 @@ async fn invalidations_drop_what_they_name_and_notifications_map_onto_them() {
     assert_eq!(warm().await, 9);
     invalidator.all().await;
     assert_eq!(warm().await, 13);
-    assert!(!invalidator.notification("notifications/progress", None).await);
+    assert!(
+        !invalidator
+            .notification("notifications/progress", None)
+            .await
+    );
     invalidator.tags(&[Tag::Method("resources/read")]).await;
     assert_eq!(warm().await, 15);
 }
@@ -207,7 +256,11 @@ async fn a_fill_that_started_before_an_invalidation_is_not_stored_after_it() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     invalidator.resource("demo://a").await;
     let answered = slow.await.unwrap().unwrap();
-    assert_eq!(text(&answered), "call 1 for anonymous", "the caller still gets its answer");
+    assert_eq!(
+        text(&answered),
+        "call 1 for anonymous",
+        "the caller still gets its answer"
+    );
     assert_eq!(
         text(&call(&service, read("demo://a")).await.unwrap()),
         "call 2 for anonymous",

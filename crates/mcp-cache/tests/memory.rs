@@ -22,8 +22,8 @@ use std::{
 use common::{Answer, Backend, call, read};
 use mcp_cache::CacheLayer;
 use mcp_service::{McpResponse, jsonrpc::JsonRpcResponse};
-use serde_json::json;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use serde_json::json;
 use tower::Layer;
 
 #[tokio::test]
@@ -63,10 +63,13 @@ async fn evictions_and_bytes_are_reported() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let (cache, backend) = metrics::with_local_recorder(&recorder, || {
-        let backend = Backend::new(Duration::ZERO, Answer::Read {
-            ttl_ms: Some(600_000),
-            scope: Some("public"),
-        });
+        let backend = Backend::new(
+            Duration::ZERO,
+            Answer::Read {
+                ttl_ms: Some(600_000),
+                scope: Some("public"),
+            },
+        );
         let cache = CacheLayer::builder()
             .name("demo")
             .max_bytes(64 << 10)
@@ -78,9 +81,13 @@ async fn evictions_and_bytes_are_reported() {
     let service = cache.layer(backend.service());
     let padding = "y".repeat(1000);
     for n in 0..200 {
-        call(&service, read(&format!("demo://{n}/{padding}"))).await.unwrap();
+        call(&service, read(&format!("demo://{n}/{padding}")))
+            .await
+            .unwrap();
     }
-    call(&service, read(&format!("demo://199/{padding}"))).await.unwrap();
+    call(&service, read(&format!("demo://199/{padding}")))
+        .await
+        .unwrap();
     cache.sync();
     let mut evicted = 0;
     let mut hits = 0;
@@ -96,7 +103,9 @@ async fn evictions_and_bytes_are_reported() {
         let has = |name: &str, value: &str| labels.contains(&(name.into(), value.into()));
         match (key.key().name(), value) {
             ("mcp.cache.evictions", DebugValue::Counter(n)) if has("cause", "size") => evicted += n,
-            ("mcp.cache.requests", DebugValue::Counter(n)) if has("result", "hit") && has("tier", "l1") => {
+            ("mcp.cache.requests", DebugValue::Counter(n))
+                if has("result", "hit") && has("tier", "l1") =>
+            {
                 hits += n;
             }
             ("mcp.cache.requests", DebugValue::Counter(n)) if has("result", "miss") => misses += n,
@@ -104,7 +113,10 @@ async fn evictions_and_bytes_are_reported() {
             _ => {}
         }
     }
-    assert!(evicted > 100, "64 KiB holds few 1 KiB entries: {evicted} evicted");
+    assert!(
+        evicted > 100,
+        "64 KiB holds few 1 KiB entries: {evicted} evicted"
+    );
     assert_eq!((hits, misses), (1, 200));
     let bytes = bytes.expect("the bytes gauge");
     assert!(bytes > 0.0 && bytes <= (64 << 10) as f64, "{bytes}");
@@ -140,17 +152,28 @@ async fn get_or_load_runs_one_load_shares_errors_and_serves_stale_on_failure() {
         assert_eq!(waiter.await.unwrap().unwrap(), vec![1, 10]);
     }
     assert_eq!(loads.load(SeqCst), 1, "one load for a hundred callers");
-    assert_eq!(cache.get_or_load("rates", ttl, load(false)).await.unwrap(), vec![1, 10]);
+    assert_eq!(
+        cache.get_or_load("rates", ttl, load(false)).await.unwrap(),
+        vec![1, 10]
+    );
     assert_eq!(loads.load(SeqCst), 1, "then kept");
 
     tokio::time::advance(Duration::from_secs(2)).await;
     let stale = cache.get_or_load("rates", ttl, load(true)).await.unwrap();
-    assert_eq!(stale, vec![1, 10], "a failing load is answered with the stale value");
+    assert_eq!(
+        stale,
+        vec![1, 10],
+        "a failing load is answered with the stale value"
+    );
 
     let failing: Vec<_> = (0..5)
         .map(|_| {
             let (cache, load) = (cache.clone(), load(true));
-            tokio::spawn(async move { cache.get_or_load::<Vec<u64>, _, _, _>("other", ttl, load).await })
+            tokio::spawn(async move {
+                cache
+                    .get_or_load::<Vec<u64>, _, _, _>("other", ttl, load)
+                    .await
+            })
         })
         .collect();
     for waiter in failing {
@@ -159,5 +182,8 @@ async fn get_or_load_runs_one_load_shares_errors_and_serves_stale_on_failure() {
     }
     assert_eq!(loads.load(SeqCst), 3, "one failing load for five callers");
     cache.invalidator().key("rates").await;
-    assert_eq!(cache.get_or_load("rates", ttl, load(false)).await.unwrap(), vec![4, 40]);
+    assert_eq!(
+        cache.get_or_load("rates", ttl, load(false)).await.unwrap(),
+        vec![4, 40]
+    );
 }

@@ -56,7 +56,14 @@ impl Node {
 
     async fn read_as(&self, uri: &str, who: &str) -> String {
         let service = self.cache.layer(self.backend.service());
-        text(&call(&service, request("resources/read", json!({"uri": uri}), Some(who))).await.unwrap())
+        text(
+            &call(
+                &service,
+                request("resources/read", json!({"uri": uri}), Some(who)),
+            )
+            .await
+            .unwrap(),
+        )
     }
 
     /// Waits, up to 5 s, for `condition`: Redis is real I/O.
@@ -88,13 +95,19 @@ async fn until_written(redis: &RedisServer, count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_filled_on_one_node_is_an_l2_hit_on_the_other() {
-    let Some(redis) = RedisServer::start().unwrap() else { return };
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
     let a = Node::start(&redis, public()).await;
     let b = Node::start(&redis, public()).await;
 
     assert_eq!(a.read("demo://shared").await, "call 1 for anonymous");
     until_written(&redis, 1).await;
-    assert_eq!(b.read("demo://shared").await, "call 1 for anonymous", "A's result");
+    assert_eq!(
+        b.read("demo://shared").await,
+        "call 1 for anonymous",
+        "A's result"
+    );
     assert_eq!(b.backend.calls(), 0);
     assert_eq!(b.cache.counts().l2_hits, 1);
     assert_eq!(b.read("demo://shared").await, "call 1 for anonymous");
@@ -103,7 +116,9 @@ async fn an_entry_filled_on_one_node_is_an_l2_hit_on_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalidation_on_one_node_empties_the_other_nodes_memory_at_once() {
-    let Some(redis) = RedisServer::start().unwrap() else { return };
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
     let a = Node::start(&redis, public()).await;
     let b = Node::start(&redis, public()).await;
     a.read("demo://doc").await;
@@ -119,7 +134,10 @@ async fn an_invalidation_on_one_node_empties_the_other_nodes_memory_at_once() {
         if b.read("demo://doc").await == "call 1 for anonymous" && b.backend.calls() == 1 {
             seen = Some(invalidated.elapsed());
         }
-        assert!(invalidated.elapsed() < Duration::from_secs(5), "B never heard");
+        assert!(
+            invalidated.elapsed() < Duration::from_secs(5),
+            "B never heard"
+        );
     }
     let seen = seen.unwrap();
     eprintln!("invalidation seen on the other node after {seen:?}");
@@ -132,7 +150,9 @@ async fn an_invalidation_on_one_node_empties_the_other_nodes_memory_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_entries_never_cross_principals_through_redis() {
-    let Some(redis) = RedisServer::start().unwrap() else { return };
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
     let private = || Answer::Read {
         ttl_ms: Some(60_000),
         scope: Some("private"),
@@ -145,9 +165,17 @@ async fn private_entries_never_cross_principals_through_redis() {
     assert_ne!(bob, alice);
     assert!(bob.ends_with(&mcp_service::Principal::from_identity("bob").to_string()));
     assert_eq!(b.backend.calls(), 1, "bob made his own call");
-    assert_eq!(b.read_as("demo://me", "alice").await, alice, "alice's own entry, from L2");
+    assert_eq!(
+        b.read_as("demo://me", "alice").await,
+        alice,
+        "alice's own entry, from L2"
+    );
     assert_eq!(b.backend.calls(), 1);
-    assert_eq!(b.read("demo://me").await, "call 2 for anonymous", "anonymous gets nothing kept");
+    assert_eq!(
+        b.read("demo://me").await,
+        "call 2 for anonymous",
+        "anonymous gets nothing kept"
+    );
     for key in values_in(&redis).await {
         assert!(!key.contains("alice") && !key.contains("demo://"), "{key}");
     }
@@ -155,13 +183,18 @@ async fn private_entries_never_cross_principals_through_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_in_redis_is_a_miss_that_gets_overwritten() {
-    let Some(redis) = RedisServer::start().unwrap() else { return };
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
     let a = Node::start(&redis, public()).await;
     a.read("demo://g").await;
     until_written(&redis, 1).await;
     let mut connection = connect(&redis.url(), RedisOptions::default()).unwrap();
     let keys = values_in(&redis).await;
-    for garbage in [b"not an envelope".to_vec(), b"MCPC\x00an older format".to_vec()] {
+    for garbage in [
+        b"not an envelope".to_vec(),
+        b"MCPC\x00an older format".to_vec(),
+    ] {
         for key in &keys {
             let _: () = redis::cmd("SET")
                 .arg(key)
@@ -185,14 +218,19 @@ async fn garbage_in_redis_is_a_miss_that_gets_overwritten() {
         if value.starts_with(b"MCPC\x01") {
             break;
         }
-        assert!(Instant::now() < deadline, "the garbage was never overwritten");
+        assert!(
+            Instant::now() < deadline,
+            "the garbage was never overwritten"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_dead_requests_succeed_and_the_tier_comes_back_by_itself() {
-    let Some(mut redis) = RedisServer::start().unwrap() else { return };
+    let Some(mut redis) = RedisServer::start().unwrap() else {
+        return;
+    };
     let a = Node::start(&redis, public()).await;
     let b = Node::start(&redis, public()).await;
     a.read("demo://kept").await;
@@ -200,13 +238,18 @@ async fn with_redis_dead_requests_succeed_and_the_tier_comes_back_by_itself() {
     b.read("demo://kept").await;
 
     redis.kill();
-    a.until("A sees Redis gone", |node| !node.cache.is_shared()).await;
+    a.until("A sees Redis gone", |node| !node.cache.is_shared())
+        .await;
     let started = Instant::now();
     for n in 0..20 {
         a.read(&format!("demo://during/{n}")).await;
     }
     eprintln!("20 misses with Redis dead took {:?}", started.elapsed());
-    assert_eq!(a.backend.calls(), 21, "every request answered by the backend");
+    assert_eq!(
+        a.backend.calls(),
+        21,
+        "every request answered by the backend"
+    );
     // An invalidation made while Redis is away is kept for later.
     a.cache.invalidator().resource("demo://kept").await;
 
@@ -219,20 +262,29 @@ async fn with_redis_dead_requests_succeed_and_the_tier_comes_back_by_itself() {
     // B may have missed messages while away: its memory was cleared.
     let calls = b.backend.calls();
     b.read("demo://kept").await;
-    assert_eq!(b.backend.calls(), calls + 1, "no stale entry served after the gap");
+    assert_eq!(
+        b.backend.calls(),
+        calls + 1,
+        "no stale entry served after the gap"
+    );
     a.read("demo://after").await;
     until_written(&redis, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_redis_costs_a_few_timeouts_then_nothing() {
-    let Some(redis) = RedisServer::start().unwrap() else { return };
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
     let a = Node::start(&redis, public()).await;
     let sleeper = tokio::spawn({
-        let mut connection = connect(&redis.url(), RedisOptions {
-            response_timeout: Duration::from_secs(10),
-            ..RedisOptions::default()
-        })
+        let mut connection = connect(
+            &redis.url(),
+            RedisOptions {
+                response_timeout: Duration::from_secs(10),
+                ..RedisOptions::default()
+            },
+        )
         .unwrap();
         async move {
             let slept: redis::RedisResult<()> = redis::cmd("DEBUG")

@@ -21,8 +21,7 @@ use mcp_testkit::{DemoConfig, DemoHandler, Pair, connect};
 use rmcp::{
     ClientCacheConfig, ServerHandler,
     model::{
-        CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams,
-        ResourceContents,
+        CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams, ResourceContents,
     },
 };
 use serde_json::json;
@@ -88,7 +87,10 @@ async fn lists_and_reads_are_kept_and_unhinted_results_stay_private() {
 
     for _ in 0..3 {
         pair.client.list_tools(None).await.unwrap();
-        assert_eq!(read(&pair, "demo://static/readme").await.unwrap(), "mcp-stack demo server");
+        assert_eq!(
+            read(&pair, "demo://static/readme").await.unwrap(),
+            "mcp-stack demo server"
+        );
         pair.client.list_resources(None).await.unwrap();
         // No cacheScope: private by default, and this client is anonymous.
         pair.client.list_prompts(None).await.unwrap();
@@ -116,9 +118,15 @@ async fn lists_and_reads_are_kept_and_unhinted_results_stay_private() {
 async fn only_opted_in_read_only_tools_are_kept() {
     let handler = DemoHandler::default();
     let cache = builder(&handler)
-        .tool("echo", Rule::ttl(Duration::from_secs(60)).with_scope(CacheScope::Public))
+        .tool(
+            "echo",
+            Rule::ttl(Duration::from_secs(60)).with_scope(CacheScope::Public),
+        )
         // Opted in, but the server does not declare it read-only.
-        .tool("slow", Rule::ttl(Duration::from_secs(60)).with_scope(CacheScope::Public))
+        .tool(
+            "slow",
+            Rule::ttl(Duration::from_secs(60)).with_scope(CacheScope::Public),
+        )
         // Read-only and opted in, but its results are the caller's own.
         .tool("whoami", Rule::ttl(Duration::from_secs(60)))
         .build()
@@ -132,7 +140,11 @@ async fn only_opted_in_read_only_tools_are_kept() {
         assert_eq!(call(&pair, "whoami", json!({})).await, "anonymous");
     }
     assert_eq!(call(&pair, "echo", json!({"text": "other"})).await, "other");
-    assert_eq!(handler.calls("tools/call:echo"), 2, "one call per distinct arguments");
+    assert_eq!(
+        handler.calls("tools/call:echo"),
+        2,
+        "one call per distinct arguments"
+    );
     assert_eq!(handler.calls("tools/call:slow"), 2);
     assert_eq!(handler.calls("tools/call:counter"), 2);
     assert_eq!(handler.calls("tools/call:whoami"), 2);
@@ -157,14 +169,27 @@ async fn errors_and_oversized_results_are_never_kept() {
     let error = read(&pair, "demo://generated/100").await.unwrap_err();
     assert!(error.to_string().contains("backend down"), "{error}");
     handler.set_failing(false);
-    assert_eq!(read(&pair, "demo://generated/100").await.unwrap().len(), 100);
-    assert_eq!(read(&pair, "demo://generated/100").await.unwrap().len(), 100);
+    assert_eq!(
+        read(&pair, "demo://generated/100").await.unwrap().len(),
+        100
+    );
+    assert_eq!(
+        read(&pair, "demo://generated/100").await.unwrap().len(),
+        100
+    );
     assert_eq!(handler.calls("resources/read"), 2, "the error was not kept");
 
     for _ in 0..2 {
-        assert_eq!(read(&pair, "demo://generated/8192").await.unwrap().len(), 8192);
+        assert_eq!(
+            read(&pair, "demo://generated/8192").await.unwrap().len(),
+            8192
+        );
     }
-    assert_eq!(handler.calls("resources/read"), 4, "8 KiB is over max_entry_bytes");
+    assert_eq!(
+        handler.calls("resources/read"),
+        4,
+        "8 KiB is over max_entry_bytes"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -174,7 +199,10 @@ async fn ttl_ms_is_honoured_capped_and_overridden() {
         ttl_ms: Some(1000),
         ..DemoConfig::default()
     });
-    let cache = builder(&short).max_ttl(Duration::from_secs(3600)).build().unwrap();
+    let cache = builder(&short)
+        .max_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     let pair = client(&cache, &short, None).await;
     read(&pair, "demo://static/readme").await.unwrap();
     tokio::time::advance(second - Duration::from_millis(1)).await;
@@ -185,7 +213,10 @@ async fn ttl_ms_is_honoured_capped_and_overridden() {
     assert_eq!(short.calls("resources/read"), 2, "stale after it");
 
     let long = DemoHandler::new(DemoConfig::default());
-    let capped = builder(&long).max_ttl(Duration::from_secs(10)).build().unwrap();
+    let capped = builder(&long)
+        .max_ttl(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let pair = client(&capped, &long, None).await;
     read(&pair, "demo://static/readme").await.unwrap();
     tokio::time::advance(Duration::from_secs(11)).await;
@@ -215,7 +246,10 @@ async fn ttl_ms_is_honoured_capped_and_overridden() {
         ttl_ms: None,
         ..DemoConfig::default()
     });
-    let defaulted = builder(&unhinted).default_ttl(Duration::from_secs(2)).build().unwrap();
+    let defaulted = builder(&unhinted)
+        .default_ttl(Duration::from_secs(2))
+        .build()
+        .unwrap();
     let pair = client(&defaulted, &unhinted, None).await;
     read(&pair, "demo://static/readme").await.unwrap();
     tokio::time::advance(Duration::from_millis(1900)).await;
@@ -237,9 +271,18 @@ async fn a_principal_never_receives_another_principals_private_entry() {
     let bob_profile = format!("profile of {}", Principal::from_identity("bob"));
 
     for _ in 0..3 {
-        assert_eq!(read(&alice, "demo://private/profile").await.unwrap(), alice_profile);
-        assert_eq!(read(&bob, "demo://private/profile").await.unwrap(), bob_profile);
-        assert_eq!(read(&anonymous, "demo://private/profile").await.unwrap(), "profile of anonymous");
+        assert_eq!(
+            read(&alice, "demo://private/profile").await.unwrap(),
+            alice_profile
+        );
+        assert_eq!(
+            read(&bob, "demo://private/profile").await.unwrap(),
+            bob_profile
+        );
+        assert_eq!(
+            read(&anonymous, "demo://private/profile").await.unwrap(),
+            "profile of anonymous"
+        );
     }
     // One call each for alice and bob, then their own entries; the
     // anonymous client is never cached.

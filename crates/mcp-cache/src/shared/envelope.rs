@@ -160,9 +160,16 @@ mod tests {
 
         let large = "0123456789abcdef".repeat(4096);
         let bytes = encode(&header(Partition::Public), large.as_bytes(), 1024);
-        assert!(bytes.len() < large.len() / 4, "compressed to {} bytes", bytes.len());
+        assert!(
+            bytes.len() < large.len() / 4,
+            "compressed to {} bytes",
+            bytes.len()
+        );
         let (read, body) = decode(&bytes, 1 << 20).unwrap();
-        assert_eq!((read, body), (header(Partition::Public), large.into_bytes()));
+        assert_eq!(
+            (read, body),
+            (header(Partition::Public), large.into_bytes())
+        );
     }
 
     #[test]

@@ -465,7 +465,9 @@ impl Shared {
 fn header(target: Target, lifetime: &Lifetime, private_mark: bool) -> Header {
     let stored_at_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
     Header {
         private_mark,
         stored_at_ms,
@@ -489,11 +491,7 @@ async fn invalidate(
         invocation.arg(slot.0).arg(*generation);
     }
     let raised: Vec<u64> = invocation.invoke_async(&mut connection.clone()).await?;
-    Ok(bumped
-        .iter()
-        .map(|(slot, _)| *slot)
-        .zip(raised)
-        .collect())
+    Ok(bumped.iter().map(|(slot, _)| *slot).zip(raised).collect())
 }
 
 /// Writes queued values to Redis, a pipeline at a time.
@@ -597,7 +595,10 @@ impl Backplane {
         self.connection.subscribe(&self.names.channel).await?;
         let pending: Vec<(Slot, u64)> = {
             let pending = self.state.pending();
-            pending.iter().map(|(slot, generation)| (*slot, *generation)).collect()
+            pending
+                .iter()
+                .map(|(slot, generation)| (*slot, *generation))
+                .collect()
         };
         if !pending.is_empty() {
             let raised = invalidate(&self.connection, &self.script, &self.names, &pending).await?;

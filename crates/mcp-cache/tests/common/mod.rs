@@ -1,7 +1,11 @@
 //! A raw JSON-RPC backend for cache tests: counts its calls, takes a set
 //! time (on tokio's clock), and answers, fails or returns what a test asks.
 
-#![allow(dead_code, clippy::unwrap_used, reason = "shared by several test files, each using part")]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "shared by several test files, each using part"
+)]
 
 use std::{
     sync::{
@@ -106,7 +110,8 @@ impl Backend {
 
 /// A request of `method` with `params`, as `principal` when given.
 pub(crate) fn request(method: &str, params: Value, principal: Option<&str>) -> JsonRpcRequest {
-    let mut request = JsonRpcRequest::new(Some(RequestId::Number(1)), method, Some(&params)).unwrap();
+    let mut request =
+        JsonRpcRequest::new(Some(RequestId::Number(1)), method, Some(&params)).unwrap();
     if let Some(principal) = principal {
         request.insert_extension(Principal::from_identity(principal));
     }
@@ -120,11 +125,17 @@ pub(crate) fn read(uri: &str) -> JsonRpcRequest {
 /// The text of a `resources/read` result.
 pub(crate) fn text(response: &JsonRpcResponse) -> String {
     let value: Value = serde_json::from_str(response.result().get()).unwrap();
-    value["contents"][0]["text"].as_str().unwrap_or_default().to_owned()
+    value["contents"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Calls `service` once.
-pub(crate) async fn call<S>(service: &S, request: JsonRpcRequest) -> Result<JsonRpcResponse, McpError>
+pub(crate) async fn call<S>(
+    service: &S,
+    request: JsonRpcRequest,
+) -> Result<JsonRpcResponse, McpError>
 where
     S: Service<JsonRpcRequest, Response = JsonRpcResponse, Error = McpError> + Clone,
 {

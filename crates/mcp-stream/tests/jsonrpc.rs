@@ -308,3 +308,73 @@ async fn chunks_pages_rejections_and_refusals_are_counted() {
         2
     );
 }
+
+/// A source that takes a minute to open anything.
+struct Slow;
+
+impl ResourceSource for Slow {
+    fn open<'a>(
+        &'a self,
+        _: OpenRequest<'a>,
+    ) -> BoxFuture<'a, Result<Option<ResourceStream>, McpError>> {
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            Ok(Some(ResourceStream::bytes(ContentKind::Text, "late")))
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_sources_time_out_and_cancelled_reads_stop() {
+    use std::time::Duration;
+    let layer = ChunkLayer::builder()
+        .source(Slow)
+        .read_timeout(Duration::from_secs(5))
+        .max_concurrent_reads(1)
+        .build()
+        .unwrap();
+    let service = layer.layer(service_fn(upstream));
+
+    let started = tokio::time::Instant::now();
+    let error = service
+        .clone()
+        .oneshot(read("slow://a", "alice", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        McpError::Timeout {
+            after: Duration::from_secs(5)
+        }
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+
+    // One read at a time: the second waits for the first's permit, so it
+    // times out 5 s after the first does, not beside it.
+    let started = tokio::time::Instant::now();
+    let first = tokio::spawn(service.clone().oneshot(read("slow://a", "alice", None)));
+    let second = tokio::spawn(service.clone().oneshot(read("slow://b", "bob", None)));
+    assert!(matches!(
+        first.await.unwrap(),
+        Err(McpError::Timeout { .. })
+    ));
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    assert!(matches!(
+        second.await.unwrap(),
+        Err(McpError::Timeout { .. })
+    ));
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+
+    // A client that cancels ends its read at once.
+    let token = tokio_util::sync::CancellationToken::new();
+    let started = tokio::time::Instant::now();
+    let cancelled = tokio::spawn(
+        service
+            .clone()
+            .oneshot(read("slow://c", "carol", None).with_cancellation(token.clone())),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    token.cancel();
+    assert_eq!(cancelled.await.unwrap().unwrap_err(), McpError::Cancelled);
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+}

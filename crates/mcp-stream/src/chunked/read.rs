@@ -4,6 +4,7 @@
 use std::{io, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use futures::future::Either;
 use mcp_service::{McpError, Principal};
 use serde_json::{Map, Value};
 use tokio::io::AsyncReadExt;
@@ -427,7 +428,7 @@ where
     Req: StreamRequest,
     R: StreamResponse,
 {
-    let served = {
+    let from_source = async {
         let _permit = shared
             .reads
             .acquire()
@@ -437,7 +438,18 @@ where
             .await
             .map_err(|_| McpError::Timeout {
                 after: shared.read_timeout,
-            })??
+            })?
+    };
+    // A client that cancels stops the wait for a permit and the read.
+    let served = match request.cancellation().cloned() {
+        Some(token) => {
+            let cancelled = std::pin::pin!(token.cancelled_owned());
+            match futures::future::select(std::pin::pin!(from_source), cancelled).await {
+                Either::Left((served, _)) => served?,
+                Either::Right(_) => return Err(McpError::Cancelled),
+            }
+        }
+        None => from_source.await?,
     };
     let (response, done, total) = match served {
         Some(served) => served,

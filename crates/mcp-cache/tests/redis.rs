@@ -311,3 +311,56 @@ async fn a_slow_redis_costs_a_few_timeouts_then_nothing() {
     );
     sleeper.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rmcp_servers_share_lists_and_hear_each_others_notifications() {
+    use mcp_service::rmcp::StackedHandler;
+    use mcp_testkit::{DemoHandler, connect};
+    use rmcp::ClientCacheConfig;
+
+    let Some(redis) = RedisServer::start().unwrap() else { return };
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let (connection, pushes) =
+            connect_with_pushes(&redis.url(), RedisOptions::default(), 1024).unwrap();
+        let cache = CacheLayer::builder()
+            .redis(RedisTier::new(connection, pushes))
+            .build()
+            .unwrap();
+        let handler = DemoHandler::default();
+        let pair = connect(StackedHandler::new(handler.clone(), cache.clone()))
+            .await
+            .unwrap();
+        pair.client
+            .peer()
+            .set_response_cache_config(ClientCacheConfig::disabled())
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !cache.is_shared() {
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        nodes.push((cache, handler, pair));
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let tools = a.2.client.list_tools(None).await.unwrap();
+    until_written(&redis, 1).await;
+    assert_eq!(b.2.client.list_tools(None).await.unwrap(), tools);
+    assert_eq!((a.1.calls("tools/list"), b.1.calls("tools/list")), (1, 0));
+    assert_eq!(b.0.counts().l2_hits, 1);
+
+    // A's server says its tools changed: B's copy goes too.
+    assert!(
+        a.0.invalidator()
+            .notification("notifications/tools/list_changed", None)
+            .await
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        b.2.client.list_tools(None).await.unwrap();
+        if b.1.calls("tools/list") == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B kept serving the old list");
+    }
+}

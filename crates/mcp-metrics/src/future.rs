@@ -16,8 +16,9 @@ use crate::{outcome::Ending, series::Target, span};
 /// What a call in flight must record when it ends.
 struct InFlight {
     target: Arc<Target>,
-    slot: usize,
     started: u64,
+    /// The protocol version slot, in a byte: the future stays small.
+    slot: u8,
 }
 
 pin_project! {
@@ -39,20 +40,14 @@ pin_project! {
             if let Some(call) = this.in_flight.take() {
                 let ending = Ending::dropped();
                 span::record_ending(this.span, &ending, Some(&McpError::Cancelled));
-                call.target.end(call.slot, call.started, &ending, None);
+                call.target.end(call.slot.into(), call.started, &ending, None);
             }
         }
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(
-        inner: F,
-        target: Arc<Target>,
-        slot: usize,
-        started: u64,
-        span: Span,
-    ) -> Self {
+    pub(crate) fn new(inner: F, target: Arc<Target>, slot: u8, started: u64, span: Span) -> Self {
         Self {
             inner,
             in_flight: Some(InFlight {
@@ -86,7 +81,8 @@ where
                 Ok(response) if call.target.records_sizes() => Some(response.weight()),
                 _ => None,
             };
-            call.target.end(call.slot, call.started, &ending, bytes);
+            call.target
+                .end(call.slot.into(), call.started, &ending, bytes);
         }
         Poll::Ready(result)
     }

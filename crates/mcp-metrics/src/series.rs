@@ -114,6 +114,39 @@ impl Target {
     ) {
         let now = self.now();
         let nanos = now.saturating_sub(started);
+        if ending.error.is_none() && response_bytes.is_none() && nanos <= self.common.refresh {
+            let cell = self.cell(slot);
+            match cell.duration.get() {
+                Some(duration) => duration.record(nanos as f64 * 1e-9),
+                None => self.first_duration(cell, slot, nanos),
+            }
+        } else {
+            self.record_other(slot, nanos, ending, response_bytes);
+        }
+        if let Some(active) = self.active.get() {
+            active.decrement(1.0);
+        }
+        if let Some(stats) = &self.common.stats {
+            stats.end(now, nanos, ending, &self.objectives);
+        }
+    }
+
+    #[cold]
+    fn first_duration(&self, cell: &Cell, slot: usize, nanos: u64) {
+        cell.duration
+            .get_or_init(|| self.histogram(names::SERVER_OPERATION_DURATION, slot, None))
+            .record(nanos as f64 * 1e-9);
+    }
+
+    /// The durations of failures and of long requests, and response sizes.
+    #[cold]
+    fn record_other(
+        &self,
+        slot: usize,
+        nanos: u64,
+        ending: &Ending,
+        response_bytes: Option<usize>,
+    ) {
         let seconds = nanos as f64 * 1e-9;
         let cell = self.cell(slot);
         if nanos > self.common.refresh {
@@ -134,12 +167,6 @@ impl Target {
             cell.response_size
                 .get_or_init(|| self.histogram(names::SERVER_RESPONSE_SIZE, slot, None))
                 .record(bytes as f64);
-        }
-        if let Some(active) = self.active.get() {
-            active.decrement(1.0);
-        }
-        if let Some(stats) = &self.common.stats {
-            stats.end(now, nanos, ending, &self.objectives);
         }
     }
 

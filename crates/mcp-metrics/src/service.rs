@@ -101,7 +101,7 @@ where
         if target.records_sizes()
             && let Some(bytes) = content_length(&request)
         {
-            target.request_size(slot, bytes);
+            target.request_size(slot.into(), bytes);
         }
         target.begin();
         let inner = {

@@ -88,12 +88,15 @@ fn describe<R: McpRequest>(span: &Span, request: &R, labels: &LabelSet, transpor
 /// Records how the request ended on its span.
 #[inline]
 pub(crate) fn record_ending(span: &Span, ending: &Ending, error: Option<&McpError>) {
-    if span.is_disabled() {
-        return;
+    if let Some(key) = ending.error
+        && !span.is_disabled()
+    {
+        record_failure(span, key, error);
     }
-    let Some(key) = ending.error else {
-        return;
-    };
+}
+
+#[cold]
+fn record_failure(span: &Span, key: ErrorKey, error: Option<&McpError>) {
     match key {
         ErrorKey::ToolError => {
             span.record(names::ERROR_TYPE, names::ERROR_TYPE_TOOL_ERROR);

@@ -421,13 +421,8 @@ fn handles_are_taken_once_per_series_and_again_after_the_refresh() {
         histograms: AtomicUsize::new(0),
     };
     let snapshotter = recorder.inner.snapshotter();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
+    run(&recorder, || async {
+        {
             let layer = MetricsLayer::builder()
                 .tools(["search"])
                 .handle_refresh(Duration::from_secs(60))
@@ -463,7 +458,7 @@ fn handles_are_taken_once_per_series_and_again_after_the_refresh() {
                 2,
                 "taken again after the refresh"
             );
-        })
+        }
     });
     let series = snapshot(&snapshotter);
     let durations: Vec<_> = series

@@ -15,42 +15,35 @@ use std::time::Duration;
 use mcp_metrics::{DURATION_BUCKETS, ExporterError, MetricsLayer, PrometheusExporter};
 use mcp_service::jsonrpc::JsonRpcRequest;
 use serde_json::json;
-use support::ok;
+use support::{ok, run};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// Serves a `tools/call` of `search` taking each of `delays_ms` (on the
 /// paused clock) under the exporter's recorder, and renders.
 fn render_after(delays_ms: &[u64], sizes: bool) -> String {
     let (recorder, exporter) = PrometheusExporter::builder().build().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
-            let layer = MetricsLayer::builder()
-                .tools(["search"])
-                .sizes(sizes)
-                .build()
-                .unwrap();
-            let mut service = layer.layer(service_fn(|request: JsonRpcRequest| async move {
-                let ms = request.params_as::<serde_json::Value>().unwrap()["arguments"]["ms"]
-                    .as_u64()
-                    .unwrap_or(0);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                ok()
-            }));
-            for ms in delays_ms {
-                let request = JsonRpcRequest::new(
-                    None,
-                    "tools/call",
-                    Some(&json!({ "name": "search", "arguments": { "ms": ms } })),
-                )
-                .unwrap();
-                service.ready().await.unwrap().call(request).await.unwrap();
-            }
-        })
+    run(&recorder, || async {
+        let layer = MetricsLayer::builder()
+            .tools(["search"])
+            .sizes(sizes)
+            .build()
+            .unwrap();
+        let mut service = layer.layer(service_fn(|request: JsonRpcRequest| async move {
+            let ms = request.params_as::<serde_json::Value>().unwrap()["arguments"]["ms"]
+                .as_u64()
+                .unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ok()
+        }));
+        for ms in delays_ms {
+            let request = JsonRpcRequest::new(
+                None,
+                "tools/call",
+                Some(&json!({ "name": "search", "arguments": { "ms": ms } })),
+            )
+            .unwrap();
+            service.ready().await.unwrap().call(request).await.unwrap();
+        }
     });
     exporter.render()
 }

@@ -11,6 +11,7 @@
 mod support;
 
 use std::{
+    future::Future,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering::SeqCst},
@@ -53,6 +54,24 @@ async fn serve(request: JsonRpcRequest) -> Result<JsonRpcResponse, McpError> {
     }
 }
 
+/// [`serve`] behind a layer that feeds `stats`.
+fn served(
+    stats: &Stats,
+) -> impl Service<
+    JsonRpcRequest,
+    Response = JsonRpcResponse,
+    Error = McpError,
+    Future = impl Future<Output = Result<JsonRpcResponse, McpError>> + Send,
+> + Clone
++ Send
++ 'static {
+    let layer = MetricsLayer::builder()
+        .stats(stats.clone())
+        .build()
+        .unwrap();
+    layer.layer(service_fn(serve))
+}
+
 /// The nearest-rank quantile of sorted samples.
 fn exact(sorted: &[u64], q: f64) -> f64 {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
@@ -62,11 +81,7 @@ fn exact(sorted: &[u64], q: f64) -> f64 {
 #[tokio::test(start_paused = true)]
 async fn percentiles_agree_with_an_exact_computation_within_half_a_bucket() {
     let stats = Stats::new();
-    let layer = MetricsLayer::builder()
-        .stats(stats.clone())
-        .build()
-        .unwrap();
-    let service = layer.layer(service_fn(serve));
+    let service = served(&stats);
     // Log-uniform latencies from 1 ms to 5 s, from a fixed seed, all running
     // at once so they fit the window.
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
@@ -115,11 +130,7 @@ async fn rates_count_server_errors_only_and_rejections_by_reason() {
         .window(Duration::from_secs(10))
         .build()
         .unwrap();
-    let layer = MetricsLayer::builder()
-        .stats(stats.clone())
-        .build()
-        .unwrap();
-    let mut service = layer.layer(service_fn(serve));
+    let mut service = served(&stats);
     let tools = [
         "ok", "ok", "ok", "ok", "ok", "internal", "timeout", "invalid", "limited", "limited",
     ];
@@ -159,11 +170,7 @@ async fn rates_count_server_errors_only_and_rejections_by_reason() {
 #[tokio::test(start_paused = true)]
 async fn in_flight_and_cancelled_requests_are_counted() {
     let stats = Stats::new();
-    let layer = MetricsLayer::builder()
-        .stats(stats.clone())
-        .build()
-        .unwrap();
-    let service = layer.layer(service_fn(serve));
+    let service = served(&stats);
     let running = tokio::spawn(service.clone().oneshot(timed("ok", 1_000)));
     let cancelled = tokio::spawn(service.clone().oneshot(timed("ok", 1_000)));
     tokio::task::yield_now().await;
@@ -291,11 +298,7 @@ async fn the_watched_cache_and_breakers_are_read_at_each_snapshot() {
 #[tokio::test(start_paused = true)]
 async fn the_snapshot_is_json_with_every_figure() {
     let stats = Stats::new();
-    let layer = MetricsLayer::builder()
-        .stats(stats.clone())
-        .build()
-        .unwrap();
-    let mut service = layer.layer(service_fn(serve));
+    let mut service = served(&stats);
     service
         .ready()
         .await

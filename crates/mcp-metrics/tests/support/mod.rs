@@ -6,14 +6,14 @@
 use std::{collections::BTreeMap, future::Future};
 
 use mcp_service::jsonrpc::{JsonRpcRequest, JsonRpcResponse};
-use metrics::Unit;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics::{Recorder, Unit};
+use metrics_util::debugging::{DebugValue, Snapshotter};
 use serde_json::{Value, json};
 
 /// Runs `test` on a current-thread runtime with a paused clock, with
 /// `recorder` as the thread's recorder: everything the test spawns runs on
 /// this thread, so it records there too.
-pub(crate) fn run<F: Future>(recorder: &DebuggingRecorder, test: impl FnOnce() -> F) -> F::Output {
+pub(crate) fn run<F: Future>(recorder: &dyn Recorder, test: impl FnOnce() -> F) -> F::Output {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)

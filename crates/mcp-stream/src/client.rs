@@ -2,6 +2,7 @@
 //! the chunk convention when the server chunks and one read when it does not.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use futures::future::join;
 use rmcp::{
     Peer, RoleClient, ServiceError,
     model::{ReadResourceRequestParams, ReadResourceResult, ResourceContents},
@@ -103,9 +104,10 @@ pub struct ReadSummary {
 /// add up to the declared total, and is a single read against a server
 /// that does not chunk.
 ///
-/// [`copy_to`](Self::copy_to) writes each chunk out as it arrives, so a
-/// client holds one chunk at a time; [`read`](Self::read) collects the
-/// bytes in memory.
+/// [`copy_to`](Self::copy_to) writes each chunk out as it arrives, while
+/// the next one is on its way (so a client holds two chunks at most, and
+/// the server builds one while the client writes the other);
+/// [`read`](Self::read) collects the bytes in memory.
 ///
 /// rmcp's client gives every request a `_meta.progressToken` of its own,
 /// so a chunking server sends `notifications/progress` for each chunk
@@ -171,52 +173,22 @@ impl<'a> ResourceReader<'a> {
             uri: uri.to_owned(),
             source,
         };
-        let mut next = Some(uri.to_owned());
+        let failed = |target: &str| {
+            let target = target.to_owned();
+            move |source| ReadError::Request {
+                uri: target,
+                source,
+            }
+        };
         let mut summary: Option<ReadSummary> = None;
         let mut decoded = Vec::new();
         let mut declared_total = None;
-        while let Some(target) = next.take() {
-            let result = self
-                .request(&target)
-                .await
-                .map_err(|source| ReadError::Request {
-                    uri: target.clone(),
-                    source,
-                })?;
+        let mut response = self.request(uri).await.map_err(failed(uri))?;
+        loop {
+            let result = response;
             let index = summary.as_ref().map_or(0, |summary| summary.chunks);
             let written = summary.as_ref().map_or(0, |summary| summary.bytes);
             let info = chunk_info(&result).map_err(protocol)?;
-            let [content] = result.contents.as_slice() else {
-                return Err(protocol(format!(
-                    "a read returned {} contents; a chunked resource has one",
-                    result.contents.len()
-                )));
-            };
-            let (content_uri, mime_type, kind, piece) = match content {
-                ResourceContents::TextResourceContents {
-                    uri,
-                    mime_type,
-                    text,
-                    ..
-                } => (uri, mime_type, ContentKind::Text, text.as_bytes()),
-                ResourceContents::BlobResourceContents {
-                    uri,
-                    mime_type,
-                    blob,
-                    ..
-                } => {
-                    decoded.clear();
-                    STANDARD.decode_vec(blob, &mut decoded).map_err(|error| {
-                        protocol(format!("chunk {index} is not base64: {error}"))
-                    })?;
-                    (uri, mime_type, ContentKind::Blob, decoded.as_slice())
-                }
-                _ => {
-                    return Err(protocol(
-                        "a content of a kind this reader does not know".into(),
-                    ));
-                }
-            };
             match (&info, index) {
                 (None, 0) => {}
                 (None, _) => return Err(protocol(format!("chunk {index} has no chunk _meta"))),
@@ -227,37 +199,13 @@ impl<'a> ResourceReader<'a> {
                             info.index, info.offset
                         )));
                     }
-                    if info.bytes != piece.len() as u64 {
-                        return Err(protocol(format!(
-                            "chunk {index} says {} bytes and holds {}",
-                            info.bytes,
-                            piece.len()
-                        )));
-                    }
                     if index > 0 && declared_total != info.total_bytes && declared_total.is_some() {
                         return Err(protocol(format!("chunk {index} changed the total size")));
                     }
                     declared_total = declared_total.or(info.total_bytes);
                 }
             }
-            if let Some(previous) = &summary
-                && previous.kind != kind
-            {
-                return Err(protocol(format!(
-                    "chunk {index} switched between text and blob"
-                )));
-            }
-            let bytes = written + piece.len() as u64;
-            if let Some(limit) = self.max_bytes
-                && (bytes > limit || declared_total.is_some_and(|total| total > limit))
-            {
-                return Err(ReadError::TooLarge {
-                    uri: uri.to_owned(),
-                    limit,
-                });
-            }
-            writer.write_all(piece).await.map_err(write_failed)?;
-            next = match info.and_then(|info| info.next_uri) {
+            let next = match info.as_ref().and_then(|info| info.next_uri.clone()) {
                 // Only chunks of the resource asked for are followed.
                 Some(next_uri) if is_chunk_of(&next_uri, uri) => Some(next_uri),
                 Some(next_uri) => {
@@ -267,13 +215,86 @@ impl<'a> ResourceReader<'a> {
                 }
                 None => None,
             };
+            let previous = summary.as_ref().map(|summary| summary.kind);
+            let chunk = async {
+                let [content] = result.contents.as_slice() else {
+                    return Err(protocol(format!(
+                        "a read returned {} contents; a chunked resource has one",
+                        result.contents.len()
+                    )));
+                };
+                let (content_uri, mime_type, kind, piece) = match content {
+                    ResourceContents::TextResourceContents {
+                        uri,
+                        mime_type,
+                        text,
+                        ..
+                    } => (uri, mime_type, ContentKind::Text, text.as_bytes()),
+                    ResourceContents::BlobResourceContents {
+                        uri,
+                        mime_type,
+                        blob,
+                        ..
+                    } => {
+                        decoded.clear();
+                        STANDARD.decode_vec(blob, &mut decoded).map_err(|error| {
+                            protocol(format!("chunk {index} is not base64: {error}"))
+                        })?;
+                        (uri, mime_type, ContentKind::Blob, decoded.as_slice())
+                    }
+                    _ => {
+                        return Err(protocol(
+                            "a content of a kind this reader does not know".into(),
+                        ));
+                    }
+                };
+                if let Some(info) = &info
+                    && info.bytes != piece.len() as u64
+                {
+                    return Err(protocol(format!(
+                        "chunk {index} says {} bytes and holds {}",
+                        info.bytes,
+                        piece.len()
+                    )));
+                }
+                if previous.is_some_and(|previous| previous != kind) {
+                    return Err(protocol(format!(
+                        "chunk {index} switched between text and blob"
+                    )));
+                }
+                let bytes = written + piece.len() as u64;
+                if let Some(limit) = self.max_bytes
+                    && (bytes > limit || declared_total.is_some_and(|total| total > limit))
+                {
+                    return Err(ReadError::TooLarge {
+                        uri: uri.to_owned(),
+                        limit,
+                    });
+                }
+                writer.write_all(piece).await.map_err(write_failed)?;
+                Ok((bytes, kind, mime_type.clone(), content_uri.clone()))
+            };
+            // The next chunk is asked for before this one is decoded and
+            // written, so the server builds it meanwhile: one chunk ahead.
+            let (chunk, following) = match &next {
+                Some(next_uri) => {
+                    let (chunk, following) = join(chunk, self.request(next_uri)).await;
+                    (chunk, Some(following.map_err(failed(next_uri))))
+                }
+                None => (chunk.await, None),
+            };
+            let (bytes, kind, mime_type, content_uri) = chunk?;
             summary = Some(ReadSummary {
                 bytes,
                 chunks: index + 1,
                 kind,
-                mime_type: summary.map_or_else(|| mime_type.clone(), |summary| summary.mime_type),
-                uri: content_uri.clone(),
+                mime_type: summary.map_or(mime_type, |summary| summary.mime_type),
+                uri: content_uri,
             });
+            match following {
+                Some(following) => response = following?,
+                None => break,
+            }
         }
         let summary = summary.ok_or_else(|| protocol("no chunk was read".into()))?;
         if let Some(total) = declared_total

@@ -1,9 +1,25 @@
-//! The mcp-stack facade: one builder that puts caching, rate limits, breakers, streaming and metrics around any MCP server.
+//! The mcp-stack facade: one builder that puts caching, rate limits,
+//! circuit breakers, chunked reads and metrics around any MCP server.
 //!
-//! **Status: reserved, not yet implemented.** This crate will provide
-//! McpStack: a builder that composes the mcp-stack layers in the right order around an rmcp `ServerHandler` or any service built on mcp-service, with sane defaults and an HTTP serving helper.
-//!
-//! It builds on [`mcp_service`]: its layers will be generic over
-//! [`mcp_service::McpRequest`] and [`mcp_service::McpResponse`] and reject
-//! with [`mcp_service::McpError`], so the same layer serves an rmcp server and
-//! a JSON-RPC gateway.
+//! ```
+//! # #[derive(Clone)] struct MyServer;
+//! # impl rmcp::ServerHandler for MyServer {}
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let handler = mcp_stack::McpStack::new().wrap(MyServer)?;
+//! # let _ = handler;
+//! # Ok::<(), mcp_stack::StackError>(())
+//! # }).unwrap();
+//! ```
+
+mod builder;
+mod error;
+mod layer;
+
+#[cfg(feature = "http")]
+pub use builder::prometheus_exporter;
+pub use builder::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, McpStack, redact};
+pub use error::StackError;
+pub use layer::{
+    Adapted, Bulkheaded, Cached, Chunked, Guarded, Limited, LimitedTwice, Paged, Retried,
+    StackHandler, StackLayer, StackService, Timed,
+};

@@ -40,8 +40,9 @@ pub struct OpenRequest<'a> {
 /// asks the source first: `Ok(None)` means the source does not serve that
 /// URI and the request goes on to the inner service. The source is asked
 /// again for every chunk (with the chunk's offset), so it checks access
-/// every time, and nothing stays open between chunks unless the stream
-/// cannot seek.
+/// every time, and nothing stays open between chunks; except a stream that
+/// cannot seek, which stays open for the next chunk of the principal that
+/// opened it (their cursor is the only key to it).
 ///
 /// ```
 /// use futures::future::BoxFuture;

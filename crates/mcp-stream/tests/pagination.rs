@@ -266,9 +266,10 @@ async fn raw_json_rpc_lists_are_paged_from_their_text() {
     let inner_cursors = Arc::new(Mutex::new(Vec::new()));
     let seen = inner_cursors.clone();
     let mut service = layer.layer(service_fn(move |request: JsonRpcRequest| {
+        let principal = request.principal();
         seen.lock()
             .unwrap()
-            .push(request.cursor().map(ToOwned::to_owned));
+            .push((request.cursor().map(ToOwned::to_owned), principal));
         async { JsonRpcResponse::from_value(&prompts(1_050)) }
     }));
 
@@ -291,8 +292,13 @@ async fn raw_json_rpc_lists_are_paged_from_their_text() {
     let inner = inner_cursors.lock().unwrap();
     assert_eq!(inner.len(), 11);
     assert!(
-        inner.iter().all(Option::is_none),
+        inner.iter().all(|(cursor, _)| cursor.is_none()),
         "the inner service lists whole"
+    );
+    let alice = Some(Principal::from_identity("alice"));
+    assert!(
+        inner.iter().all(|(_, principal)| *principal == alice),
+        "a rewritten request keeps its principal"
     );
 }
 

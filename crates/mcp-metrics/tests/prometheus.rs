@@ -1,6 +1,7 @@
 //! The Prometheus text: real histograms with the semconv and sub-10 ms
 //! buckets, units in the names, never summaries.
 
+#![cfg(feature = "prometheus")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -8,7 +8,7 @@
 //! tool name).
 //!
 //! A new metric gets a constant here whose doc says its kind (`a counter`,
-//! `a gauge`, `a histogram`), a line in [`describe`](crate::describe), and
+//! `a gauge`, `a histogram`), a line in the crate's `describe` table, and
 //! a row in the README; a test checks all three agree.
 
 /// How long the server took to answer a request or handle a notification,

@@ -12,12 +12,14 @@
 //! ```
 
 mod builder;
+pub mod config;
 mod error;
 mod layer;
 
 #[cfg(feature = "http")]
 pub use builder::prometheus_exporter;
 pub use builder::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, McpStack, redact};
+pub use config::StackConfig;
 pub use error::StackError;
 pub use layer::{
     Adapted, Bulkheaded, Cached, Chunked, Guarded, Limited, LimitedTwice, Paged, Retried,

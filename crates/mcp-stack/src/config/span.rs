@@ -65,7 +65,7 @@ impl fmt::Display for TimeSpan {
             (1_000, "us"),
         ]
         .into_iter()
-        .find(|(size, _)| nanos >= *size && nanos % size == 0)
+        .find(|(size, _)| nanos >= *size && nanos.is_multiple_of(*size))
         .map_or((nanos, "ns"), |(size, unit)| (nanos / size, unit));
         write!(f, "{value}{unit}")
     }

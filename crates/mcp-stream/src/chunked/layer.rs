@@ -29,7 +29,10 @@ pub(crate) const CHUNK_OVERHEAD_BYTES: usize = 64 << 10;
 ///   `notifications/progress` (bytes done, total) as each chunk is produced.
 /// - **Size guard.** Any other response larger than `max_message_bytes`
 ///   becomes [`McpError::TooLarge`](mcp_service::McpError::TooLarge), never
-///   a message the client would drop.
+///   a message the client would drop. Each response is weighed once
+///   ([`McpResponse::weight`](mcp_service::McpResponse::weight): the length
+///   of a JSON-RPC result, a counting serialization of an rmcp result);
+///   lifecycle results are not.
 ///
 /// ```
 /// use mcp_service::jsonrpc::{JsonRpcRequest, JsonRpcResponse};

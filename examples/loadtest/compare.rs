@@ -1,0 +1,290 @@
+//! `--compare`: runs the demo server bare and with the stack, one after
+//! the other on free loopback ports, and loads each the same way.
+
+use std::{
+    collections::VecDeque,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use http::Uri;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::{Child, Command},
+    sync::watch,
+    time::Instant,
+};
+
+use crate::{
+    cli::Options,
+    client,
+    report::Report,
+    run::{self, RunError, Target},
+};
+
+/// The demo server's example name.
+const SERVER: &str = "full_stack";
+/// How long a server may take to print its address and answer `/healthz`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Server output lines kept to explain a failed start.
+const LOG_LINES: usize = 20;
+
+/// Why a comparison could not run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CompareError {
+    /// `current_exe` failed.
+    #[error("cannot tell where this binary is ({0}); pass --server-bin")]
+    NoExe(#[source] std::io::Error),
+    /// The demo server is not built.
+    #[error(
+        "the demo server {} is missing: build the examples first with \
+         `cargo build --release --examples` (or pass --server-bin)",
+        .0.display()
+    )]
+    Missing(PathBuf),
+    /// No port to give the server.
+    #[error("no free loopback port: {0}")]
+    Port(#[source] std::io::Error),
+    /// The server did not start.
+    #[error("could not start {}: {source}", path.display())]
+    Spawn {
+        /// The binary.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server started but never became ready.
+    #[error("the {label} server ({command}) did not come up: {why}{log}")]
+    NotReady {
+        /// `bare` or `stack`.
+        label: &'static str,
+        /// How it was started.
+        command: String,
+        /// What went wrong.
+        why: String,
+        /// Its last output lines, indented, or empty.
+        log: String,
+    },
+    /// The load itself failed.
+    #[error("{label} run: {source}")]
+    Run {
+        /// `bare` or `stack`.
+        label: &'static str,
+        /// Why.
+        source: RunError,
+    },
+}
+
+/// Loads the bare demo, then the stacked one; returns (bare, stack).
+pub(crate) async fn run(options: &Options) -> Result<(Report, Report), CompareError> {
+    let binary = server_binary(options.server_bin.as_deref())?;
+    let bare = run_against(&binary, "bare", options).await?;
+    let stack = run_against(&binary, "stack", options).await?;
+    Ok((bare, stack))
+}
+
+/// The demo server binary: `--server-bin`, else `full_stack` next to the
+/// running executable (cargo puts all examples of a profile together).
+fn server_binary(explicit: Option<&Path>) -> Result<PathBuf, CompareError> {
+    let path = match explicit {
+        Some(path) => path.to_owned(),
+        None => {
+            let exe = std::env::current_exe().map_err(CompareError::NoExe)?;
+            let dir = exe.parent().unwrap_or_else(|| Path::new("."));
+            dir.join(format!("{SERVER}{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(CompareError::Missing(path))
+    }
+}
+
+async fn run_against(
+    binary: &Path,
+    label: &'static str,
+    options: &Options,
+) -> Result<Report, CompareError> {
+    let server = Server::start(binary, label).await?;
+    if !options.quiet {
+        eprintln!("{label}: {} ({})", server.target.mcp, server.command);
+    }
+    let report = run::run(options, &server.target, label).await;
+    server.stop().await;
+    report.map_err(|source| CompareError::Run { label, source })
+}
+
+/// A demo server child process, killed on drop.
+struct Server {
+    child: Child,
+    target: Target,
+    command: String,
+}
+
+impl Server {
+    /// Starts the demo (`--no-stack` for `bare`) on a free port and waits
+    /// until it printed its address and `/healthz` answers.
+    async fn start(binary: &Path, label: &'static str) -> Result<Server, CompareError> {
+        let port = free_port().map_err(CompareError::Port)?;
+        let listen = format!("127.0.0.1:{port}");
+        let mut command = Command::new(binary);
+        command.arg("--listen").arg(&listen);
+        if label == "bare" {
+            command.arg("--no-stack");
+        }
+        let shown = format!(
+            "{SERVER} --listen {listen}{}",
+            if label == "bare" { " --no-stack" } else { "" }
+        );
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|source| CompareError::Spawn {
+            path: binary.to_owned(),
+            source,
+        })?;
+
+        let log = Log::default();
+        let (announced, mut listening) = watch::channel(false);
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(log.clone().follow(stdout, Some(announced)));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(log.clone().follow(stderr, None));
+        }
+        let not_ready = |why: String| CompareError::NotReady {
+            label,
+            command: shown.clone(),
+            why,
+            log: log.render(),
+        };
+
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        tokio::select! {
+            changed = listening.wait_for(|&up| up) => {
+                if changed.is_err() {
+                    return Err(not_ready(wait_exit(&mut child, "closed its output before listening").await));
+                }
+            }
+            status = child.wait() => {
+                let why = match status {
+                    Ok(status) => format!("it exited ({status}) before listening"),
+                    Err(error) => format!("waiting for it failed: {error}"),
+                };
+                return Err(not_ready(why));
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(not_ready(format!(
+                    "it printed no http://.../mcp line within {} s",
+                    STARTUP_TIMEOUT.as_secs()
+                )));
+            }
+        }
+
+        let mcp: Uri = format!("http://{listen}/mcp")
+            .parse()
+            .map_err(|error| not_ready(format!("bad address {listen}: {error}")))?;
+        let healthz: Uri = format!("http://{listen}/healthz")
+            .parse()
+            .map_err(|error| not_ready(format!("bad address {listen}: {error}")))?;
+        let http = client::http_client();
+        while !client::is_healthy(&http, &healthz).await {
+            if Instant::now() >= deadline {
+                return Err(not_ready(format!("{healthz} did not answer 200")));
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(not_ready(format!("it exited ({status})")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Server {
+            child,
+            target: Target::new(mcp, None),
+            command: shown,
+        })
+    }
+
+    async fn stop(mut self) {
+        // The demo drains on SIGTERM, but the run is over: nothing is in flight.
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Waits briefly for a child that closed its output, to report its status.
+async fn wait_exit(child: &mut Child, otherwise: &str) -> String {
+    match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+        Ok(Ok(status)) => format!("it exited ({status}) before listening"),
+        _ => otherwise.to_owned(),
+    }
+}
+
+/// A loopback port free right now. The server binds it a moment later; a
+/// collision in between fails the start loudly rather than silently.
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The last lines a server printed.
+#[derive(Debug, Clone, Default)]
+struct Log(Arc<Mutex<VecDeque<String>>>);
+
+impl Log {
+    /// Keeps reading `output` (so the child never blocks on a full pipe),
+    /// remembering the last lines; flags `announced` on the line naming
+    /// the MCP URL.
+    async fn follow(self, output: impl AsyncRead + Unpin, announced: Option<watch::Sender<bool>>) {
+        let mut reader = BufReader::new(output);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+            if let Some(announced) = &announced
+                && text.contains("http://")
+                && text.contains("/mcp")
+            {
+                announced.send_replace(true);
+            }
+            let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if lines.len() == LOG_LINES {
+                lines.pop_front();
+            }
+            lines.push_back(text);
+        }
+    }
+
+    fn render(&self) -> String {
+        let lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if lines.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\nits last output:");
+        for line in lines.iter() {
+            out.push_str("\n    ");
+            out.push_str(line);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_server_says_how_to_build_it() {
+        let error = server_binary(Some(Path::new("/nonexistent/full_stack"))).err();
+        let text = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("cargo build --release --examples"), "{text}");
+        assert!(text.contains("/nonexistent/full_stack"), "{text}");
+    }
+}

@@ -100,8 +100,12 @@ pub(crate) struct Report {
     pub(crate) users: usize,
     /// The `list:read:call` weights.
     pub(crate) mix: String,
-    /// What was read, called, with which arguments.
-    pub(crate) targets: [String; 3],
+    /// The URI of reads.
+    pub(crate) read_uri: String,
+    /// The tool of calls.
+    pub(crate) tool: String,
+    /// Its arguments.
+    pub(crate) tool_args: Value,
     /// Closed or open loop.
     pub(crate) mode: Mode,
     /// Seconds from the start of measurement until the last answer.
@@ -150,6 +154,15 @@ impl Report {
         rate(self.total().requests(), self.elapsed_seconds)
     }
 
+    /// The request a kind sends, for the table's header.
+    fn request_of(&self, op: Op) -> String {
+        match op {
+            Op::List => "tools/list".to_owned(),
+            Op::Read => format!("resources/read {}", self.read_uri),
+            Op::Call => format!("tools/call {} {}", self.tool, self.tool_args),
+        }
+    }
+
     fn describe(&self) -> String {
         let mode = match &self.mode {
             Mode::Closed { think_ms } => format!("closed loop, think {think_ms} ms"),
@@ -172,9 +185,9 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(out, "mcp loadtest: {}", self.url);
         let _ = writeln!(out, "  {}", self.describe());
-        for (op, target) in Op::ALL.iter().zip(&self.targets) {
+        for op in Op::ALL {
             if self.ops[op.index()].requests() > 0 {
-                let _ = writeln!(out, "  {:<5} {target}", op.name());
+                let _ = writeln!(out, "  {:<5} {}", op.name(), self.request_of(op));
             }
         }
         let _ = writeln!(
@@ -287,8 +300,9 @@ impl Report {
                 "url": self.url,
                 "users": self.users,
                 "mix": self.mix,
-                "read_uri": self.targets[Op::Read.index()],
-                "tool": self.targets[Op::Call.index()],
+                "read_uri": self.read_uri,
+                "tool": self.tool,
+                "tool_args": self.tool_args,
                 "mode": mode,
                 "elapsed_seconds": self.elapsed_seconds,
                 "sessions": {
@@ -338,9 +352,9 @@ pub(crate) fn compare_table(bare: &Report, stack: &Report) -> String {
         "mcp loadtest --compare: the demo bare and with the stack, one after the other"
     );
     let _ = writeln!(out, "  {}", stack.describe());
-    for (op, target) in Op::ALL.iter().zip(&stack.targets) {
+    for op in Op::ALL {
         if stack.ops[op.index()].requests() + bare.ops[op.index()].requests() > 0 {
-            let _ = writeln!(out, "  {:<5} {target}", op.name());
+            let _ = writeln!(out, "  {:<5} {}", op.name(), stack.request_of(op));
         }
     }
     let _ = writeln!(out);
@@ -495,11 +509,9 @@ mod tests {
             url: "http://127.0.0.1:1/mcp".into(),
             users: 2,
             mix: "0:0:1".into(),
-            targets: [
-                "tools/list".into(),
-                "demo://static/hello".into(),
-                "echo {}".into(),
-            ],
+            read_uri: "demo://static/hello".into(),
+            tool: "echo".into(),
+            tool_args: json!({ "text": "hello" }),
             mode: Mode::Closed { think_ms: 0 },
             elapsed_seconds: 2.0,
             sessions: Sessions {

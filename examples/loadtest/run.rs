@@ -257,15 +257,9 @@ pub(crate) async fn run(
         url: target.mcp.to_string(),
         users: options.users,
         mix: options.mix.to_string(),
-        targets: [
-            "tools/list".to_owned(),
-            format!("resources/read {}", options.read_uri),
-            format!(
-                "tools/call {} {}",
-                options.tool,
-                Value::Object(options.tool_args.clone())
-            ),
-        ],
+        read_uri: options.read_uri.clone(),
+        tool: options.tool.clone(),
+        tool_args: Value::Object(options.tool_args.clone()),
         mode,
         elapsed_seconds: finished
             .saturating_duration_since(clock.measure_from)

@@ -125,16 +125,19 @@ mod tests {
     };
 
     use super::*;
-    use crate::{cli::Options, report::Mode};
+    use crate::{
+        cli::{Op, Options},
+        report::{Mode, Report},
+    };
 
-    /// The testkit's demo handler over Streamable HTTP on a free port, as
-    /// the demo example serves it; returns its MCP URL.
-    async fn demo_server() -> Uri {
+    /// The testkit's demo handler over Streamable HTTP on a free port;
+    /// returns its MCP URL.
+    async fn demo_server(config: StreamableHttpServerConfig) -> Uri {
         let handler = DemoHandler::new(DemoConfig::default());
         let mcp = StreamableHttpService::new(
             move || Ok(handler.clone()),
             Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default(),
+            config,
         );
         let app = Router::new()
             .route("/healthz", get(|| async { "ok" }))
@@ -156,43 +159,36 @@ mod tests {
         format!("http://{addr}/mcp").parse().unwrap_or_default()
     }
 
-    fn options(args: &[&str]) -> Options {
-        let args = args.iter().map(|arg| arg.to_string());
-        match cli::parse(args) {
+    fn options(flags: &str) -> Options {
+        match cli::parse(flags.split_whitespace().map(str::to_owned)) {
             Ok(Command::Run(options)) => Options {
                 quiet: true,
                 ..*options
             },
-            other => panic!("bad test flags: {other:?}"),
+            other => panic!("bad test flags {flags}: {other:?}"),
+        }
+    }
+
+    /// Runs `flags` against a fresh session-mode (SSE) demo server.
+    async fn load_demo(flags: &str) -> Report {
+        let url = demo_server(StreamableHttpServerConfig::default()).await;
+        let report = run::run(&options(flags), &Target::new(url, None), "test").await;
+        match report {
+            Ok(report) => report,
+            Err(error) => panic!("run failed: {error}"),
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn closed_loop_against_the_demo_counts_every_kind() {
-        let url = demo_server().await;
-        let options = options(&[
-            "--users",
-            "4",
-            "--duration",
-            "0.4",
-            "--mix",
-            "1:1:1",
-            "--read-uri",
-            "demo://static/readme",
-        ]);
-        let report = run::run(&options, &Target::new(url, None), "test").await;
-        let Ok(report) = report else {
-            panic!("run failed: {report:?}")
-        };
+        let report =
+            load_demo("--users 4 --duration 0.4 --mix 1:1:1 --read-uri demo://static/readme").await;
         let total = report.total();
         assert!(total.requests() > 30, "only {} requests", total.requests());
         assert_eq!(total.failures, Default::default(), "no request should fail");
-        for op in cli::Op::ALL {
-            assert!(
-                report.ops[op.index()].successes > 0,
-                "no {} succeeded",
-                op.name()
-            );
+        for op in Op::ALL {
+            let successes = report.ops[op.index()].successes;
+            assert!(successes > 0, "no {} succeeded", op.name());
         }
         assert_eq!(report.sessions.opened, 4);
         assert_eq!(report.sessions.failed, 0);
@@ -202,61 +198,43 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn failures_are_counted_by_reason() {
-        let url = demo_server().await;
-        // The testkit's `flaky` fails every second call with an internal error.
-        let options = options(&[
-            "--users",
-            "2",
-            "--duration",
-            "0.3",
-            "--mix",
-            "0:1:1",
-            "--tool",
-            "flaky",
-            "--tool-args",
-            "{}",
-            "--read-uri",
-            "demo://nothing/here",
-        ]);
+    async fn plain_json_answers_without_sessions_work_too() {
+        let config = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true);
+        let url = demo_server(config).await;
+        let options = options("--users 2 --duration 0.3 --mix 1:0:1");
         let report = run::run(&options, &Target::new(url, None), "test").await;
         let Ok(report) = report else {
             panic!("run failed: {report:?}")
         };
-        let calls = &report.ops[cli::Op::Call.index()];
-        let internal = calls
-            .failures
-            .get("internal_error")
-            .map_or(0, |reason| reason.count);
-        assert!(internal > 0, "{:?}", calls.failures);
+        let total = report.total();
+        assert!(total.successes > 10, "{total:?}");
+        assert_eq!(total.failures, Default::default());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_are_counted_by_reason() {
+        // The testkit's `flaky` fails every second call with an internal error.
+        let report = load_demo(
+            "--users 2 --duration 0.3 --mix 0:1:1 --tool flaky --tool-args {} \
+             --read-uri demo://nothing/here",
+        )
+        .await;
+        let calls = &report.ops[Op::Call.index()];
+        let internal = calls.failures.get("internal_error");
+        assert!(internal.is_some_and(|reason| reason.count > 0), "{calls:?}");
         assert!(calls.successes > 0);
-        let reads = &report.ops[cli::Op::Read.index()];
+        let reads = &report.ops[Op::Read.index()];
         assert_eq!(reads.successes, 0);
         assert_eq!(reads.failed(), reads.requests());
-        assert!(
-            reads.failures.contains_key("resource_not_found"),
-            "{:?}",
-            reads.failures
-        );
+        let not_found = reads.failures.contains_key("resource_not_found");
+        assert!(not_found, "{:?}", reads.failures);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn open_loop_keeps_its_timetable() {
-        let url = demo_server().await;
-        let options = options(&[
-            "--users",
-            "2",
-            "--duration",
-            "0.5",
-            "--rate",
-            "200",
-            "--mix",
-            "0:0:1",
-        ]);
-        let report = run::run(&options, &Target::new(url, None), "test").await;
-        let Ok(report) = report else {
-            panic!("run failed: {report:?}")
-        };
+        let report = load_demo("--users 2 --duration 0.5 --rate 200 --mix 0:0:1").await;
         let Mode::Open {
             scheduled, dropped, ..
         } = report.mode
@@ -270,6 +248,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn timeouts_are_their_own_reason() {
+        let report = load_demo(
+            r#"--users 1 --duration 0.2 --mix 0:0:1 --tool slow --tool-args {"ms":500} --timeout-ms 100"#,
+        )
+        .await;
+        let calls = &report.ops[Op::Call.index()];
+        let timeouts = calls.failures.contains_key("timeout");
+        assert!(timeouts, "{:?}", calls.failures);
+        assert_eq!(calls.successes, 0);
+    }
+
+    #[tokio::test]
     async fn no_server_is_a_clear_error() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -278,44 +268,10 @@ mod tests {
         let url: Uri = format!("http://127.0.0.1:{port}/mcp")
             .parse()
             .unwrap_or_default();
-        let options = options(&["--users", "1", "--duration", "0.1"]);
-        let error = run::run(&options, &Target::new(url, None), "test")
-            .await
-            .err();
-        let text = error.map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            text.contains("no session could be opened") && text.contains("connect"),
-            "{text}"
-        );
-    }
-
-    #[tokio::test]
-    async fn timeouts_are_their_own_reason() {
-        let url = demo_server().await;
-        let options = options(&[
-            "--users",
-            "1",
-            "--duration",
-            "0.2",
-            "--mix",
-            "0:0:1",
-            "--tool",
-            "slow",
-            "--tool-args",
-            r#"{"ms":500}"#,
-            "--timeout-ms",
-            "100",
-        ]);
-        let report = run::run(&options, &Target::new(url, None), "test").await;
-        let Ok(report) = report else {
-            panic!("run failed: {report:?}")
-        };
-        let calls = &report.ops[cli::Op::Call.index()];
-        assert!(
-            calls.failures.contains_key("timeout"),
-            "{:?}",
-            calls.failures
-        );
-        assert_eq!(calls.successes, 0);
+        let options = options("--users 1 --duration 0.1");
+        let error = run::run(&options, &Target::new(url, None), "test").await;
+        let text = error.err().map(|e| e.to_string()).unwrap_or_default();
+        let clear = text.contains("no session could be opened") && text.contains("connect");
+        assert!(clear, "{text}");
     }
 }

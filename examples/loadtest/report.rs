@@ -251,14 +251,7 @@ impl Report {
         if total.failures.is_empty() {
             let _ = writeln!(out, "failures: none");
         } else {
-            let _ = writeln!(out, "failures by reason:");
-            for (reason, counted) in &total.failures {
-                let _ = writeln!(
-                    out,
-                    "  {reason:<24} {:>10}  e.g. {}",
-                    counted.count, counted.sample
-                );
-            }
+            write_failures(&mut out, "failures by reason:", &total.failures);
         }
         let _ = writeln!(out, "cache hit rate: {}", percent(self.cache_hit_rate));
         out
@@ -435,14 +428,8 @@ pub(crate) fn compare_table(bare: &Report, stack: &Report) -> String {
     );
     for (label, total) in [("bare", &bare_total), ("stack", &stack_total)] {
         if !total.failures.is_empty() {
-            let _ = writeln!(out, "\nfailures of {label} by reason:");
-            for (reason, counted) in &total.failures {
-                let _ = writeln!(
-                    out,
-                    "  {reason:<24} {:>10}  e.g. {}",
-                    counted.count, counted.sample
-                );
-            }
+            let title = format!("\nfailures of {label} by reason:");
+            write_failures(&mut out, &title, &total.failures);
         }
     }
     out
@@ -463,6 +450,18 @@ pub(crate) fn compare_json(bare: &Report, stack: &Report) -> Value {
             "p99": quantile(&stack_total, 0.99).zip(quantile(&bare_total, 0.99)).and_then(|(s, b)| ratio(s, b)),
         },
     })
+}
+
+/// A title, then one line per reason with its count and first message.
+fn write_failures(out: &mut String, title: &str, failures: &BTreeMap<String, Reason>) {
+    let _ = writeln!(out, "{title}");
+    for (reason, counted) in failures {
+        let _ = writeln!(
+            out,
+            "  {reason:<24} {:>10}  e.g. {}",
+            counted.count, counted.sample
+        );
+    }
 }
 
 fn rate(count: u64, seconds: f64) -> f64 {

@@ -150,12 +150,14 @@ impl Server {
         })?;
 
         let log = Log::default();
+        // Either stream may carry the address line.
         let (announced, mut listening) = watch::channel(false);
+        let announced = Arc::new(announced);
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(log.clone().follow(stdout, Some(announced)));
+            tokio::spawn(log.clone().follow(stdout, announced.clone()));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(log.clone().follow(stderr, None));
+            tokio::spawn(log.clone().follow(stderr, announced));
         }
         let not_ready = |why: String| CompareError::NotReady {
             label,
@@ -238,7 +240,7 @@ impl Log {
     /// Keeps reading `output` (so the child never blocks on a full pipe),
     /// remembering the last lines; flags `announced` on the line naming
     /// the MCP URL.
-    async fn follow(self, output: impl AsyncRead + Unpin, announced: Option<watch::Sender<bool>>) {
+    async fn follow(self, output: impl AsyncRead + Unpin, announced: Arc<watch::Sender<bool>>) {
         let mut reader = BufReader::new(output);
         let mut line = Vec::new();
         loop {
@@ -248,10 +250,7 @@ impl Log {
                 Ok(_) => {}
             }
             let text = String::from_utf8_lossy(&line).trim_end().to_owned();
-            if let Some(announced) = &announced
-                && text.contains("http://")
-                && text.contains("/mcp")
-            {
+            if text.contains("http://") && text.contains("/mcp") {
                 announced.send_replace(true);
             }
             let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);

@@ -92,7 +92,11 @@ fn cache(c: &mut Criterion) {
     let layer = CacheLayer::new();
     let mut cached = layer.layer(inner.clone());
     for _ in 0..2 {
-        cached.call(request.clone()).now_or_never().unwrap().unwrap();
+        cached
+            .call(request.clone())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
     }
     assert_eq!(layer.counts().l1_hits, 1, "l1_hit measures hits");
     group.bench_function("l1_hit", |b| {
@@ -118,7 +122,10 @@ fn shared<S>(
     inner: S,
     request: &JsonRpcRequest,
 ) where
-    S: Service<JsonRpcRequest, Response = JsonRpcResponse, Error = McpError> + Clone + Send + 'static,
+    S: Service<JsonRpcRequest, Response = JsonRpcResponse, Error = McpError>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send,
 {
     let (connection, pushes) =
@@ -142,14 +149,20 @@ fn shared<S>(
                 .await
                 .unwrap();
             if let Some(key) = keys.into_iter().next() {
-                let bytes: Vec<u8> = redis::cmd("GET").arg(&key).query_async(&mut raw).await.unwrap();
+                let bytes: Vec<u8> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut raw)
+                    .await
+                    .unwrap();
                 break (key, bytes);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     });
     assert!(stored.len() > 900);
-    runtime.block_on(cached.clone().oneshot(request.clone())).unwrap();
+    runtime
+        .block_on(cached.clone().oneshot(request.clone()))
+        .unwrap();
     assert_eq!(layer.counts().l2_hits, 1, "l2_hit measures hits from Redis");
 
     group.bench_function("l2_hit", |b| {
@@ -164,7 +177,11 @@ fn shared<S>(
         b.iter(|| {
             let mut connection = raw.clone();
             let bytes: Vec<u8> = runtime
-                .block_on(redis::cmd("GET").arg(&stored_key).query_async(&mut connection))
+                .block_on(
+                    redis::cmd("GET")
+                        .arg(&stored_key)
+                        .query_async(&mut connection),
+                )
                 .unwrap();
             bytes
         })

@@ -18,6 +18,8 @@ use crate::{
 /// Shared by every clone of a [`CacheLayer`](crate::CacheLayer), its
 /// services and its [`Invalidator`](crate::Invalidator)s.
 pub(crate) struct Core {
+    /// False for [`CacheLayer::disabled`](crate::CacheLayer::disabled).
+    pub(crate) enabled: bool,
     pub(crate) rules: Rules,
     pub(crate) policy: Policy,
     pub(crate) max_entry_bytes: usize,

@@ -123,6 +123,7 @@ impl Lifetime {
     }
 
     /// How long it stays fresh from its store.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn fresh_for(&self) -> Duration {
         Duration::from_nanos(self.fresh_until - self.stored_at)
     }
@@ -134,6 +135,7 @@ impl Lifetime {
 
     /// The same lifetime moved to start `age` before `now`: an entry read
     /// from the shared tier keeps the age it has there.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn aged(ttl: Duration, policy: &Policy, now: u64, age: Duration) -> Self {
         policy.lifetime(now.saturating_sub(saturating_nanos(age)), ttl)
     }

@@ -33,6 +33,7 @@ pin_project! {
         S: Service<Req>,
     {
         Ready { result: Option<Result<S::Response, McpError>> },
+        Direct { #[pin] call: S::Future },
         Bypass { #[pin] call: Oneshot<S, Req> },
         Resolve { future: Resolving<S::Response> },
     }
@@ -44,6 +45,12 @@ impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
             state: State::Ready {
                 result: Some(result),
             },
+        }
+    }
+
+    pub(crate) fn direct(call: S::Future) -> Self {
+        Self {
+            state: State::Direct { call },
         }
     }
 
@@ -74,6 +81,9 @@ where
                     "cache future polled after completion",
                 ))
             })),
+            StateProjection::Direct { call } => {
+                Poll::Ready(ready!(call.poll(cx)).map_err(Into::into))
+            }
             StateProjection::Bypass { call } => {
                 Poll::Ready(ready!(call.poll(cx)).map_err(Into::into))
             }

@@ -72,6 +72,7 @@ pub(crate) struct Slot(pub(crate) u16);
 
 impl Slot {
     /// The slot numbered `index`, if there is one.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn new(index: u16) -> Option<Self> {
         (usize::from(index) < SLOTS).then_some(Self(index))
     }
@@ -174,6 +175,7 @@ impl Generations {
     }
 
     /// Raises the slot to at least `generation` (another node's invalidation).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn raise(&self, slot: Slot, generation: u64) {
         self.counter(slot).fetch_max(generation, Ordering::AcqRel);
     }

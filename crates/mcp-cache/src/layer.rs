@@ -58,6 +58,20 @@ impl CacheLayer {
         }
     }
 
+    /// A cache that keeps nothing: every call goes straight to the inner
+    /// service, at the cost of one branch.
+    pub fn disabled() -> Self {
+        let builder = Self::builder().memory(false);
+        Self {
+            core: Arc::new(builder.core(false, Arc::new(Signals::noop()))),
+        }
+    }
+
+    /// Whether the cache keeps anything (see [`disabled`](Self::disabled)).
+    pub fn is_enabled(&self) -> bool {
+        self.core.enabled
+    }
+
     /// The handle that drops entries, here and on every node.
     pub fn invalidator(&self) -> Invalidator {
         Invalidator::new(self.core.clone())
@@ -318,15 +332,18 @@ impl CacheBuilder {
         }
         let signals = Arc::new(Signals::new(&self.name));
         #[cfg(feature = "redis")]
-        let (shared, tasks) = match self.redis {
+        #[cfg(feature = "redis")]
+        let (tier, builder) = self.take_redis();
+        #[cfg(feature = "redis")]
+        let (shared, tasks) = match tier {
             Some(tier) => {
                 if tokio::runtime::Handle::try_current().is_err() {
                     return Err(ConfigError::NoRuntime);
                 }
                 let (shared, tasks) = crate::shared::Shared::new(
                     tier,
-                    &self.name,
-                    self.max_entry_bytes,
+                    &builder.name,
+                    builder.max_entry_bytes,
                     signals.clone(),
                 )
                 .map_err(|error| ConfigError::Breaker(error.to_string()))?;
@@ -334,7 +351,29 @@ impl CacheBuilder {
             }
             None => (None, None),
         };
-        let core = Arc::new(Core {
+        #[cfg(not(feature = "redis"))]
+        let builder = self;
+        let core = builder.core(true, signals);
+        #[cfg(feature = "redis")]
+        let core = Core { shared, ..core };
+        let core = Arc::new(core);
+        #[cfg(feature = "redis")]
+        if let Some(tasks) = tasks {
+            tasks.start(Arc::downgrade(&core));
+        }
+        Ok(CacheLayer { core })
+    }
+
+    /// The Redis tier, taken out of the settings.
+    #[cfg(feature = "redis")]
+    fn take_redis(mut self) -> (Option<crate::shared::RedisTier>, Self) {
+        (self.redis.take(), self)
+    }
+
+    /// The core these settings describe, without a shared tier.
+    fn core(self, enabled: bool, signals: Arc<Signals>) -> Core {
+        Core {
+            enabled,
             rules: self.rules,
             policy: Policy {
                 default_ttl: self.default_ttl,
@@ -354,12 +393,7 @@ impl CacheBuilder {
             generations: Generations::new(),
             signals,
             #[cfg(feature = "redis")]
-            shared,
-        });
-        #[cfg(feature = "redis")]
-        if let Some(tasks) = tasks {
-            tasks.start(Arc::downgrade(&core));
+            shared: None,
         }
-        Ok(CacheLayer { core })
     }
 }

@@ -56,13 +56,20 @@ where
     type Future = ResponseFuture<S, Req>;
 
     /// Always ready: a hit needs nothing of the inner service, so its
-    /// readiness is asked for only when a call is made.
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), McpError>> {
+    /// readiness is asked for only when a call is made. (A disabled cache
+    /// is the inner service's readiness, and its calls.)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), McpError>> {
+        if !self.core.enabled {
+            return self.inner.poll_ready(cx).map_err(Into::into);
+        }
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
         let core = &self.core;
+        if !core.enabled {
+            return ResponseFuture::direct(self.inner.call(request));
+        }
         let Some(plan) = core.rules.plan(&request) else {
             core.signals.bypass();
             return ResponseFuture::bypass(self.inner.clone().oneshot(request));

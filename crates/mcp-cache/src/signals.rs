@@ -1,6 +1,9 @@
 //! What the cache reports: metric handles, registered once at build, and
 //! plain counters for a live snapshot ([`CacheCounts`]).
 
+// The Redis tier's signals have nothing to report without it.
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
+
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use mcp_metrics::names;
@@ -100,6 +103,32 @@ pub(crate) struct Signals {
 }
 
 impl Signals {
+    /// Handles that record nothing, for a disabled cache.
+    pub(crate) fn noop() -> Self {
+        Self {
+            counts: Counts::default(),
+            hits: [Counter::noop(), Counter::noop()],
+            stale: [Counter::noop(), Counter::noop()],
+            miss: Counter::noop(),
+            bypass: Counter::noop(),
+            coalesced: Counter::noop(),
+            evictions: [
+                Counter::noop(),
+                Counter::noop(),
+                Counter::noop(),
+                Counter::noop(),
+            ],
+            bytes: Gauge::noop(),
+            redis_errors: [
+                Counter::noop(),
+                Counter::noop(),
+                Counter::noop(),
+                Counter::noop(),
+            ],
+            invalidations: [Counter::noop(), Counter::noop(), Counter::noop()],
+        }
+    }
+
     pub(crate) fn new(name: &str) -> Self {
         let cache = name.to_owned();
         let requests = |tier: &'static str, result: &'static str| metrics::counter!(names::CACHE_REQUESTS, names::CACHE => cache.clone(), names::TIER => tier, names::RESULT => result);

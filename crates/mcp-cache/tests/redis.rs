@@ -318,7 +318,9 @@ async fn two_rmcp_servers_share_lists_and_hear_each_others_notifications() {
     use mcp_testkit::{DemoHandler, connect};
     use rmcp::ClientCacheConfig;
 
-    let Some(redis) = RedisServer::start().unwrap() else { return };
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
     let mut nodes = Vec::new();
     for _ in 0..2 {
         let (connection, pushes) =

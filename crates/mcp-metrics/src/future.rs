@@ -47,6 +47,15 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
+    /// The inner call, recorded nowhere.
+    pub(crate) fn passthrough(inner: F) -> Self {
+        Self {
+            inner,
+            in_flight: None,
+            span: Span::none(),
+        }
+    }
+
     pub(crate) fn new(inner: F, target: Arc<Target>, slot: u8, started: u64, span: Span) -> Self {
         Self {
             inner,

@@ -56,6 +56,21 @@ impl MetricsLayer {
         Self::from_builder(Self::builder())
     }
 
+    /// A layer that records nothing and passes every call straight
+    /// through: a stack's metrics switched off, at the cost of one branch.
+    pub fn disabled() -> Self {
+        let mut layer = Self::new();
+        if let Some(shared) = Arc::get_mut(&mut layer.shared) {
+            shared.enabled = false;
+        }
+        layer
+    }
+
+    /// Whether this layer records anything (see [`disabled`](Self::disabled)).
+    pub fn is_enabled(&self) -> bool {
+        self.shared.enabled
+    }
+
     /// A builder.
     pub fn builder() -> MetricsBuilder {
         MetricsBuilder {
@@ -92,6 +107,7 @@ impl MetricsLayer {
         let labels = LabelSet::new(&builder.names, &common, now.saturating_add(common.refresh));
         Self {
             shared: Arc::new(Shared {
+                enabled: true,
                 names: Mutex::new(builder.names),
                 current: RwLock::new(Arc::new(labels)),
                 generation: AtomicU64::new(0),
@@ -303,6 +319,8 @@ impl fmt::Debug for NameRegistry {
 
 /// What a layer and its services share.
 pub(crate) struct Shared {
+    /// False for [`MetricsLayer::disabled`]: calls pass through untouched.
+    pub(crate) enabled: bool,
     names: Mutex<Names>,
     current: RwLock<Arc<LabelSet>>,
     /// Bumped, under the write lock of `current`, whenever it is replaced.

@@ -92,6 +92,9 @@ where
 
     #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
+        if !self.shared.enabled {
+            return ResponseFuture::passthrough(self.inner.call(request));
+        }
         let started = self.shared.common.clock.nanos();
         self.refresh(started);
         let target = self.labels.target_of(&request).clone();

@@ -123,6 +123,9 @@ impl ClassSet {
     /// No class.
     pub const EMPTY: Self = Self(0);
 
+    /// Every class, including any a later version adds.
+    pub const ALL: Self = Self(u16::MAX);
+
     /// The set of `classes`.
     pub const fn of(classes: &[MethodClass]) -> Self {
         let mut bits = 0;
@@ -184,6 +187,10 @@ mod tests {
         assert!(set.contains(MethodClass::ToolCall) && !set.contains(MethodClass::Lifecycle));
         assert_eq!(format!("{set:?}"), "{ToolCall, Notification}");
         assert!(!ClassSet::EMPTY.contains(MethodClass::Unknown));
+        assert!(
+            ClassSet::ALL.contains(MethodClass::Unknown)
+                && ClassSet::ALL.contains(MethodClass::Lifecycle)
+        );
     }
 
     #[test]

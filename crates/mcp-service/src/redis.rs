@@ -72,7 +72,10 @@ pub fn connect_with_pushes(
     capacity: usize,
 ) -> RedisResult<(ConnectionManager, Pushes)> {
     let info = connection_info(url)?;
-    let redis = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+    let redis = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
     let info = info.set_redis_settings(redis);
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     let overflowed = Arc::new(AtomicBool::new(false));

@@ -81,7 +81,11 @@ pub trait McpResponse: Sized {
 /// `object["_meta"][key] = value` on a result's JSON, creating `_meta`
 /// when absent (or replacing one that is not an object). Returns false
 /// when `object` is not a JSON object.
-pub(crate) fn set_meta(object: &mut serde_json::Value, key: &str, value: serde_json::Value) -> bool {
+pub(crate) fn set_meta(
+    object: &mut serde_json::Value,
+    key: &str,
+    value: serde_json::Value,
+) -> bool {
     let Some(object) = object.as_object_mut() else {
         return false;
     };

@@ -26,6 +26,17 @@ impl CircuitBreakerLayer {
         CircuitBreakerBuilder::default()
     }
 
+    /// A breaker that never opens: it starts, and stays unless forced
+    /// otherwise through its handle, in the disabled state, where calls
+    /// pass with one atomic load and nothing is judged or reported.
+    pub fn disabled() -> Self {
+        let builder = Self::builder().name("disabled");
+        Self {
+            circuit: Arc::new(Circuit::disabled(builder.config, Instant::now())),
+            classifier: builder.classifier,
+        }
+    }
+
     /// A handle to watch and steer the breaker at run time.
     pub fn handle(&self) -> CircuitHandle {
         CircuitHandle {

@@ -163,6 +163,15 @@ struct Signals {
 }
 
 impl Signals {
+    /// Handles that record nothing, for a breaker that is off.
+    fn noop() -> Self {
+        Self {
+            state: None,
+            transitions: std::array::from_fn(|_| Counter::noop()),
+            rejections: Counter::noop(),
+        }
+    }
+
     fn new(name: &str, with_state_gauge: bool) -> Self {
         let breaker = name.to_owned();
         let transition = |state: State| metrics::counter!(names::BREAKER_TRANSITIONS, names::BREAKER => breaker.clone(), names::STATE => state.as_str());
@@ -195,6 +204,18 @@ impl Circuit {
     /// circuits share a name, so only unkeyed ones report a state gauge.
     pub(crate) fn new(config: CircuitBreakerConfig, now: Instant, keyed: bool) -> Self {
         let signals = Signals::new(&config.name, !keyed);
+        Self::with_signals(config, now, signals)
+    }
+
+    /// A circuit in the disabled state that reports nothing: a breaker
+    /// switched off.
+    pub(crate) fn disabled(config: CircuitBreakerConfig, now: Instant) -> Self {
+        let circuit = Self::with_signals(config, now, Signals::noop());
+        circuit.force(State::Disabled);
+        circuit
+    }
+
+    fn with_signals(config: CircuitBreakerConfig, now: Instant, signals: Signals) -> Self {
         let outcomes = match config.window {
             Window::Count(size) => Outcomes::Count(CountWindow::new(size)),
             Window::Time(duration) => Outcomes::Time(TimeWindow::new(nanos(duration), 10)),

@@ -41,6 +41,11 @@ impl RetryLayer {
     pub fn builder() -> RetryBuilder {
         RetryBuilder::default()
     }
+
+    /// Never retries: every call is made once, straight through.
+    pub fn disabled() -> Self {
+        Self::builder().max_retries(0).build()
+    }
 }
 
 impl<S> Layer<S> for RetryLayer {

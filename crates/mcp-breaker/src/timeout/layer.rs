@@ -75,6 +75,11 @@ impl TimeoutLayer {
         }
     }
 
+    /// No deadline for anything: calls pass straight through.
+    pub fn disabled() -> Self {
+        Self::none_by_default()
+    }
+
     /// The deadline of `method` (for `tools/call`, a tool deadline wins).
     #[must_use]
     pub fn method(mut self, method: &str, deadline: Duration) -> Self {

@@ -45,6 +45,25 @@ pub struct AdaptiveLimitLayer {
 }
 
 impl AdaptiveLimitLayer {
+    /// A layer that limits nothing: every request is exempt and passes
+    /// straight through.
+    pub fn disabled() -> Self {
+        let config = Self::builder().config;
+        let clock = Clock::new();
+        let controller = Gradient::new(config, clock.nanos());
+        Self {
+            adaptive: Arc::new(Adaptive {
+                slots: Slots::new(controller.limit(), 0, Gauge::noop()),
+                controller: Mutex::new(controller),
+                clock,
+                exempt: ClassSet::ALL,
+                admissions: Counter::noop(),
+                rejections: Counter::noop(),
+                limit_gauge: Gauge::noop(),
+            }),
+        }
+    }
+
     /// A builder. Defaults: limits 4 to 1,000 starting at 4 (doubling while
     /// latency holds), tolerance 1.5, backoff 0.9, windows of 100 ms with at
     /// least 10 samples, lifecycle methods and notifications exempt.

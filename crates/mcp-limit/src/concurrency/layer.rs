@@ -59,6 +59,20 @@ impl ConcurrencyLimitLayer {
         }
     }
 
+    /// A layer with no pools: every request passes straight through.
+    pub fn disabled() -> Self {
+        Self {
+            pools: Arc::new(Pools {
+                pools: Vec::new(),
+                tools: HashMap::new(),
+                methods: HashMap::new(),
+                classes: Vec::new(),
+                default: None,
+                exempt: ClassSet::ALL,
+            }),
+        }
+    }
+
     /// Free slots in the pool `name`, if there is one.
     pub fn available(&self, name: &str) -> Option<usize> {
         self.pools

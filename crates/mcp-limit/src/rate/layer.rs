@@ -110,6 +110,32 @@ pub struct RateLimitLayer {
 }
 
 impl RateLimitLayer {
+    /// A layer that limits nothing and counts nothing: every call passes
+    /// straight through, at the cost of one branch.
+    pub fn disabled() -> Self {
+        let limiter = Limiter {
+            passthrough: true,
+            #[cfg(feature = "redis")]
+            redis: None,
+            #[cfg(feature = "redis")]
+            fallbacks: Counter::noop(),
+            admissions: Counter::noop(),
+            rejections: Counter::noop(),
+            gcra: Gcra::new(1, Duration::from_secs(1), 1)
+                .unwrap_or_else(|| unreachable!("one a second is a rate")),
+            key: RateKey::Global,
+            costs: HashMap::new(),
+            exempt: ClassSet::ALL,
+            max_wait: 0,
+            clock: Clock::new(),
+            global: AtomicU64::new(0),
+            buckets: None,
+        };
+        Self {
+            limiter: Arc::new(limiter),
+        }
+    }
+
     /// A builder for `requests` per `period`. Defaults: burst equal to
     /// `requests`, one global limit, lifecycle methods and notifications
     /// exempt, no waiting, at most 100,000 keyed limits kept.
@@ -305,6 +331,7 @@ impl RateLimitBuilder {
                     names::LIMITER => name,
                     names::REASON => names::REASON_RATE_LIMITED,
                 ),
+                passthrough: false,
                 gcra,
                 key: self.key,
                 costs: self.costs,
@@ -321,6 +348,8 @@ impl RateLimitBuilder {
 /// The state every clone shares.
 #[derive(Debug)]
 pub(crate) struct Limiter {
+    /// True for [`RateLimitLayer::disabled`]: nothing is counted.
+    pub(crate) passthrough: bool,
     gcra: Gcra,
     key: RateKey,
     costs: HashMap<Box<str>, u32>,

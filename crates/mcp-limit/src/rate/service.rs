@@ -47,6 +47,9 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        if self.limiter.passthrough {
+            return ResponseFuture::calling(self.inner.call(request));
+        }
         let decision = match self.limiter.route(&request) {
             Route::Decided(decision) => decision,
             #[cfg(feature = "redis")]

@@ -179,8 +179,8 @@ impl JsonRpcRequest {
             max_message_bytes: usize::MAX,
             max_params_bytes: usize::MAX,
         };
-        let rewritten = Self::from_parts(self.id, self.method, params, &limits)
-            .map_err(|error| error.error)?;
+        let rewritten =
+            Self::from_parts(self.id, self.method, params, &limits).map_err(|error| error.error)?;
         Ok(Self {
             session_protocol_version: self.session_protocol_version,
             extensions: self.extensions,

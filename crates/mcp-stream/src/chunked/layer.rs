@@ -53,6 +53,35 @@ pub struct ChunkLayer {
 }
 
 impl ChunkLayer {
+    /// A layer that chunks nothing and guards no size: every call passes
+    /// straight through. Its cursor key is never used.
+    pub fn disabled() -> Self {
+        let builder = Self::builder();
+        let key = CursorKey::from_secret(&[0; CursorKey::MIN_SECRET_BYTES])
+            .unwrap_or_else(|error| unreachable!("a key of the minimum length is valid: {error}"));
+        Self {
+            shared: Arc::new(Shared {
+                enabled: false,
+                source: None,
+                key,
+                max_chunk_bytes: builder.max_chunk_bytes,
+                max_message_bytes: builder.max_message_bytes,
+                reads: Arc::new(Semaphore::new(1)),
+                read_timeout: builder.read_timeout,
+                parked: Parked::new(1, builder.parked_idle),
+                metrics: Metrics {
+                    source_chunks: Counter::noop(),
+                    result_chunks: Counter::noop(),
+                    source_bytes: Counter::noop(),
+                    result_bytes: Counter::noop(),
+                    invalid_cursors: Counter::noop(),
+                    stale_cursors: Counter::noop(),
+                    too_large: Counter::noop(),
+                },
+            }),
+        }
+    }
+
     /// A builder with the defaults: chunks of 4 MiB, messages of at most
     /// 16 MiB less 64 KiB, 4 chunks built at once, 30 s to read a chunk,
     /// a random cursor key, and no resource source.
@@ -210,6 +239,7 @@ impl ChunkLayerBuilder {
         let rejections = |reason: &'static str| metrics::counter!(names::STREAM_CURSOR_REJECTIONS, names::REASON => reason);
         Ok(ChunkLayer {
             shared: Arc::new(Shared {
+                enabled: true,
                 source: self.source,
                 key,
                 max_chunk_bytes: self.max_chunk_bytes,
@@ -242,6 +272,8 @@ impl std::fmt::Debug for ChunkLayerBuilder {
 
 /// What every clone of the layer and its services share.
 pub(crate) struct Shared {
+    /// False for [`ChunkLayer::disabled`]: calls pass through unweighed.
+    pub(crate) enabled: bool,
     pub(crate) source: Option<Arc<dyn ResourceSource>>,
     pub(crate) key: CursorKey,
     pub(crate) max_chunk_bytes: usize,

@@ -58,6 +58,10 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
+        if !self.shared.enabled {
+            let future = self.inner.call(request);
+            return ResponseFuture::inner(future, self.shared.clone(), None, false);
+        }
         let class = request.class();
         let uri = match request.resource_uri() {
             Some(uri) if request.method() == "resources/read" => uri,

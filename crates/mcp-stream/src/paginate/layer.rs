@@ -51,6 +51,22 @@ pub struct PaginationLayer {
 }
 
 impl PaginationLayer {
+    /// A layer that pages nothing: every list passes as the server made it.
+    pub fn disabled() -> Self {
+        let key = CursorKey::from_secret(&[0; CursorKey::MIN_SECRET_BYTES])
+            .unwrap_or_else(|error| unreachable!("a key of the minimum length is valid: {error}"));
+        Self {
+            shared: Arc::new(Shared {
+                page_size: usize::MAX,
+                kinds: Vec::new(),
+                key,
+                pages: Counter::noop(),
+                invalid_cursors: Counter::noop(),
+                stale_cursors: Counter::noop(),
+            }),
+        }
+    }
+
     /// A builder with the defaults: pages of 100 items, every list method,
     /// a random cursor key.
     pub fn builder() -> PaginationLayerBuilder {

@@ -12,6 +12,8 @@
 //! ```
 
 mod builder;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 mod error;
 mod layer;

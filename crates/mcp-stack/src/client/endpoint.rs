@@ -49,8 +49,8 @@ impl Endpoint {
 
     /// Sends this exact `Authorization` value with every request, for a
     /// scheme other than bearer or to forward a client's header as it came.
-    pub fn authorization(self, value: HeaderValue) -> Self {
-        let mut value = value;
+    pub fn authorization(self, mut value: HeaderValue) -> Self {
+        // Sensitive values are left out of Debug output and HTTP/2 header tables.
         value.set_sensitive(true);
         self.header(AUTHORIZATION, value)
     }

@@ -1,11 +1,7 @@
 //! [`McpStack`]: every layer's knobs in one builder, with the defaults a
 //! careful operator would pick.
 
-use std::{
-    fmt::Write as _,
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::{fmt::Write as _, sync::Arc, time::Duration};
 
 use mcp_breaker::{
     CircuitBreakerBuilder, CircuitBreakerLayer, RetryBuilder, RetryLayer, TimeoutLayer,
@@ -13,7 +9,7 @@ use mcp_breaker::{
 use mcp_cache::{CacheBuilder, CacheLayer};
 use mcp_limit::{
     AdaptiveLimitBuilder, AdaptiveLimitLayer, ConcurrencyLimitBuilder, ConcurrencyLimitLayer,
-    RateLimitBuilder,
+    RateLimitBuilder, RateLimitLayer,
 };
 use mcp_metrics::{MetricsBuilder, MetricsLayer, Stats, StatsBuilder};
 use mcp_stream::{ChunkLayer, ChunkLayerBuilder, PaginationLayer, PaginationLayerBuilder};
@@ -29,6 +25,7 @@ pub(crate) struct RedisSettings {
     pub(crate) url: String,
     #[cfg(feature = "redis")]
     pub(crate) options: mcp_service::redis::RedisOptions,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) prefix: String,
 }
 
@@ -557,18 +554,25 @@ impl McpStack {
         if let Some(stats) = &stats {
             watch(stats, cache.as_ref(), breaker.as_ref());
         }
+        let [first, second] = rate_limits;
         Ok(StackLayer {
             parts: Arc::new(Parts {
-                metrics,
-                rate_limits,
-                chunk,
-                pagination,
-                cache,
-                concurrency,
-                adaptive,
-                breaker,
-                timeout: self.timeout,
-                retry,
+                metrics: metrics.unwrap_or_else(MetricsLayer::disabled),
+                rate_limits: [
+                    first.unwrap_or_else(RateLimitLayer::disabled),
+                    second.unwrap_or_else(RateLimitLayer::disabled),
+                ],
+                chunk: chunk.unwrap_or_else(ChunkLayer::disabled),
+                pagination: pagination.unwrap_or_else(PaginationLayer::disabled),
+                cache: cache.unwrap_or_else(CacheLayer::disabled),
+                concurrency: concurrency.unwrap_or_else(ConcurrencyLimitLayer::disabled),
+                adaptive: adaptive.unwrap_or_else(AdaptiveLimitLayer::disabled),
+                breaker: match breaker {
+                    Some(breaker) => (breaker, true),
+                    None => (CircuitBreakerLayer::disabled(), false),
+                },
+                timeout: self.timeout.unwrap_or_else(TimeoutLayer::disabled),
+                retry: retry.unwrap_or_else(RetryLayer::disabled),
                 stats,
                 #[cfg(feature = "http")]
                 exporter,
@@ -577,9 +581,11 @@ impl McpStack {
         })
     }
 
-    /// Builds the stack around `handler`, whose declared read-only tools the
-    /// cache may then keep (see [`CacheBuilder::tool`]).
-    pub fn wrap<H>(mut self, handler: H) -> Result<StackHandler<H>, StackError>
+    /// Lets the cache learn from `handler` which tools are declared
+    /// read-only (`readOnlyHint`), as tools opted in with
+    /// [`CacheBuilder::tool`] must be.
+    #[must_use]
+    pub fn tools_of<H>(mut self, handler: &H) -> Self
     where
         H: rmcp::ServerHandler + Clone,
     {
@@ -590,7 +596,18 @@ impl McpStack {
                     lookup.get_tool(name)?.annotations?.read_only_hint
                 }));
         }
-        Ok(self.build()?.wrap(handler))
+        self
+    }
+
+    /// Builds the stack around `handler`, whose declared read-only tools the
+    /// cache may then keep (see [`tools_of`](Self::tools_of)). To serve its
+    /// statistics too, [`build`](Self::build) and [`StackLayer::wrap`]
+    /// instead, and keep the layer.
+    pub fn wrap<H>(self, handler: H) -> Result<StackHandler<H>, StackError>
+    where
+        H: rmcp::ServerHandler + Clone,
+    {
+        Ok(self.tools_of(&handler).build()?.wrap(handler))
     }
 }
 
@@ -619,7 +636,8 @@ fn watch(stats: &Stats, cache: Option<&CacheLayer>, breaker: Option<&CircuitBrea
 /// global recorder; `None` when another recorder was there first.
 #[cfg(feature = "http")]
 pub fn prometheus_exporter() -> Option<mcp_metrics::PrometheusExporter> {
-    static EXPORTER: OnceLock<Option<mcp_metrics::PrometheusExporter>> = OnceLock::new();
+    static EXPORTER: std::sync::OnceLock<Option<mcp_metrics::PrometheusExporter>> =
+        std::sync::OnceLock::new();
     EXPORTER
         .get_or_init(|| mcp_metrics::PrometheusExporter::builder().install().ok())
         .clone()

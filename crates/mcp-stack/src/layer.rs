@@ -13,31 +13,22 @@ use mcp_limit::{
 use mcp_metrics::{Metrics, MetricsLayer, NameRegistry, Stats};
 use mcp_service::rmcp::{HandlerService, StackedHandler};
 use mcp_stream::{Chunk, ChunkLayer, Paginate, PaginationLayer};
-use tower::util::Either;
 use tower_layer::Layer;
 
-/// The retry layer around the service.
-pub type Retried<S> = Either<Retry<S>, S>;
-/// The deadline, around [`Retried`].
-pub type Timed<S> = Either<Timeout<Retried<S>>, Retried<S>>;
-/// The circuit breaker, around [`Timed`].
-pub type Guarded<S> = Either<CircuitBreaker<Timed<S>>, Timed<S>>;
-/// The adaptive concurrency limit, around [`Guarded`].
-pub type Adapted<S> = Either<AdaptiveLimit<Guarded<S>>, Guarded<S>>;
-/// The bulkheads, around [`Adapted`].
-pub type Bulkheaded<S> = Either<ConcurrencyLimit<Adapted<S>>, Adapted<S>>;
-/// The cache, around [`Bulkheaded`].
-pub type Cached<S> = Either<Cache<Bulkheaded<S>>, Bulkheaded<S>>;
-/// List pagination, around [`Cached`].
-pub type Paged<S> = Either<Paginate<Cached<S>>, Cached<S>>;
-/// Chunked reads and the size guard, around [`Paged`].
-pub type Chunked<S> = Either<Chunk<Paged<S>>, Paged<S>>;
-/// The second rate limit, around [`Chunked`].
-pub type LimitedTwice<S> = Either<RateLimit<Chunked<S>>, Chunked<S>>;
-/// The first rate limit, around [`LimitedTwice`].
-pub type Limited<S> = Either<RateLimit<LimitedTwice<S>>, LimitedTwice<S>>;
-/// The whole stack around `S`: metrics outermost.
-pub type StackService<S> = Either<Metrics<Limited<S>>, Limited<S>>;
+/// The whole stack around `S`, outermost first. Every layer is always
+/// there; one that is off is built with its `disabled()` constructor and
+/// passes calls straight through. (Optional layers as `Either`s would name
+/// the inner service twice a layer: the type, and the compiler's work,
+/// would double with each.)
+pub type StackService<S> = Metrics<
+    RateLimit<
+        RateLimit<
+            Chunk<
+                Paginate<Cache<ConcurrencyLimit<AdaptiveLimit<CircuitBreaker<Timeout<Retry<S>>>>>>>,
+            >,
+        >,
+    >,
+>;
 
 /// What a stack's rmcp handler is: `H` behind the whole stack.
 pub type StackHandler<H> = StackedHandler<H, StackService<HandlerService<H>>>;
@@ -56,27 +47,21 @@ pub struct StackLayer {
 
 /// The built layers, and the handles that observe them.
 pub(crate) struct Parts {
-    pub(crate) metrics: Option<MetricsLayer>,
-    pub(crate) rate_limits: [Option<RateLimitLayer>; 2],
-    pub(crate) chunk: Option<ChunkLayer>,
-    pub(crate) pagination: Option<PaginationLayer>,
-    pub(crate) cache: Option<CacheLayer>,
-    pub(crate) concurrency: Option<ConcurrencyLimitLayer>,
-    pub(crate) adaptive: Option<AdaptiveLimitLayer>,
-    pub(crate) breaker: Option<CircuitBreakerLayer>,
-    pub(crate) timeout: Option<TimeoutLayer>,
-    pub(crate) retry: Option<RetryLayer>,
+    pub(crate) metrics: MetricsLayer,
+    pub(crate) rate_limits: [RateLimitLayer; 2],
+    pub(crate) chunk: ChunkLayer,
+    pub(crate) pagination: PaginationLayer,
+    pub(crate) cache: CacheLayer,
+    pub(crate) concurrency: ConcurrencyLimitLayer,
+    pub(crate) adaptive: AdaptiveLimitLayer,
+    /// With whether it is on: a disabled breaker still has a handle.
+    pub(crate) breaker: (CircuitBreakerLayer, bool),
+    pub(crate) timeout: TimeoutLayer,
+    pub(crate) retry: RetryLayer,
     pub(crate) stats: Option<Stats>,
     #[cfg(feature = "http")]
     pub(crate) exporter: Option<mcp_metrics::PrometheusExporter>,
     pub(crate) summary: String,
-}
-
-fn wrap<L: Layer<S>, S>(layer: Option<&L>, inner: S) -> Either<L::Service, S> {
-    match layer {
-        Some(layer) => Either::Left(layer.layer(inner)),
-        None => Either::Right(inner),
-    }
 }
 
 impl<S> Layer<S> for StackLayer {
@@ -84,17 +69,17 @@ impl<S> Layer<S> for StackLayer {
 
     fn layer(&self, inner: S) -> StackService<S> {
         let parts = &*self.parts;
-        let service = wrap(parts.retry.as_ref(), inner);
-        let service = wrap(parts.timeout.as_ref(), service);
-        let service = wrap(parts.breaker.as_ref(), service);
-        let service = wrap(parts.adaptive.as_ref(), service);
-        let service = wrap(parts.concurrency.as_ref(), service);
-        let service = wrap(parts.cache.as_ref(), service);
-        let service = wrap(parts.pagination.as_ref(), service);
-        let service = wrap(parts.chunk.as_ref(), service);
-        let service = wrap(parts.rate_limits[1].as_ref(), service);
-        let service = wrap(parts.rate_limits[0].as_ref(), service);
-        wrap(parts.metrics.as_ref(), service)
+        let service = parts.retry.layer(inner);
+        let service = parts.timeout.layer(service);
+        let service = parts.breaker.0.layer(service);
+        let service = parts.adaptive.layer(service);
+        let service = parts.concurrency.layer(service);
+        let service = parts.cache.layer(service);
+        let service = parts.pagination.layer(service);
+        let service = parts.chunk.layer(service);
+        let service = parts.rate_limits[1].layer(service);
+        let service = parts.rate_limits[0].layer(service);
+        parts.metrics.layer(service)
     }
 }
 
@@ -112,18 +97,21 @@ impl StackLayer {
 
     /// The tool and prompt names metrics label by; add the server's own.
     pub fn names(&self) -> Option<NameRegistry> {
-        self.parts.metrics.as_ref().map(MetricsLayer::names)
+        let metrics = &self.parts.metrics;
+        metrics.is_enabled().then(|| metrics.names())
     }
 
     /// The cache, for its [`Invalidator`](mcp_cache::Invalidator),
     /// `get_or_load` and counts, when it is on.
     pub fn cache(&self) -> Option<&CacheLayer> {
-        self.parts.cache.as_ref()
+        let cache = &self.parts.cache;
+        cache.is_enabled().then_some(cache)
     }
 
     /// The circuit breaker's handle, when it is on.
     pub fn breaker(&self) -> Option<CircuitHandle> {
-        self.parts.breaker.as_ref().map(CircuitBreakerLayer::handle)
+        let (breaker, on) = &self.parts.breaker;
+        on.then(|| breaker.handle())
     }
 
     /// The Prometheus exporter this stack installed, if it did.

@@ -33,3 +33,57 @@ async fn the_default_stack_serves_and_caches_a_real_server() {
     assert!(snapshot.requests >= 6, "{snapshot:?}");
     print!("{}", stack.summary());
 }
+
+#[tokio::test]
+async fn a_bare_stack_passes_everything_through_and_records_nothing() {
+    use metrics_util::debugging::DebuggingRecorder;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let handler = DemoHandler::new(mcp_testkit::DemoConfig {
+        fail_every: 1,
+        ..mcp_testkit::DemoConfig::default()
+    });
+    let stack = metrics::with_local_recorder(&recorder, || McpStack::bare().build().unwrap());
+    assert!(stack.stats().is_none() && stack.cache().is_none() && stack.breaker().is_none());
+    let pair = connect(stack.wrap(handler.clone())).await.unwrap();
+    pair.client
+        .peer()
+        .set_response_cache_config(ClientCacheConfig::disabled())
+        .await;
+    for _ in 0..30 {
+        pair.client.list_tools(None).await.unwrap();
+        let failed = pair
+            .client
+            .call_tool(rmcp::model::CallToolRequestParams::new("flaky"))
+            .await;
+        let error = failed.unwrap_err().to_string();
+        assert!(
+            error.contains("flaky failure"),
+            "the backend's own error, never a breaker's: {error}"
+        );
+    }
+    assert_eq!(handler.calls("tools/list"), 30, "no cache");
+    assert_eq!(
+        handler.calls("tools/call:flaky"),
+        30,
+        "no breaker, no retry"
+    );
+    let recorded: Vec<String> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, ..)| format!("{:?}", key.key()))
+        .collect();
+    assert!(
+        recorded.is_empty(),
+        "disabled layers register and record nothing: {recorded:#?}"
+    );
+    assert_eq!(
+        stack
+            .summary()
+            .lines()
+            .filter(|line| line.ends_with("off"))
+            .count(),
+        10
+    );
+}

@@ -1,0 +1,114 @@
+//! The whole stack around a trivial service, beside the service alone.
+//!
+//! `bare` is a service answering a `resources/read` with a prepared result.
+//! `full_miss` puts the default stack (`McpStack::new()`: metrics with the
+//! Prometheus recorder installed, chunking and size guard, pagination,
+//! cache, bulkheads, breaker, timeout, retry) around it, with a result the
+//! cache may not keep (`ttlMs: 0`), so every call is a real miss: a lookup,
+//! a single-flight lead, the call, the store decision. `full_hit` reads a
+//! result the cache keeps. Requests are cloned outside the timed part.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use futures::FutureExt;
+use mcp_service::{
+    McpError,
+    jsonrpc::{JsonRpcRequest, JsonRpcResponse, RequestId},
+};
+use mcp_stack::McpStack;
+use serde_json::json;
+use tower::{Layer, Service, service_fn};
+
+fn read(uri: &str) -> JsonRpcRequest {
+    JsonRpcRequest::new(
+        Some(RequestId::Number(1)),
+        "resources/read",
+        Some(&json!({ "uri": uri })),
+    )
+    .unwrap()
+}
+
+fn stack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stack");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+
+    let result = |ttl_ms: u64| {
+        JsonRpcResponse::from_value(&json!({
+            "contents": [{ "uri": "demo://x", "text": "hello from the demo" }],
+            "ttlMs": ttl_ms,
+            "cacheScope": "public",
+        }))
+        .unwrap()
+    };
+    let (fresh, kept) = (result(0), result(3_600_000));
+    let service = service_fn(move |request: JsonRpcRequest| {
+        let answer = if mcp_service::McpRequest::resource_uri(&request) == Some("demo://kept") {
+            kept.clone()
+        } else {
+            fresh.clone()
+        };
+        std::future::ready(Ok::<_, McpError>(answer))
+    });
+
+    let mut bare = service.clone();
+    let miss = read("demo://miss");
+    group.bench_function("bare", |b| {
+        b.iter_batched(
+            || miss.clone(),
+            |request| bare.call(request).now_or_never().unwrap().unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let layer = McpStack::new().build().unwrap();
+    let mut stacked = layer.layer(service);
+    for _ in 0..2 {
+        stacked.call(miss.clone()).now_or_never().unwrap().unwrap();
+    }
+    let counts = layer.cache().unwrap().counts();
+    assert_eq!(
+        (counts.misses, counts.l1_hits),
+        (2, 0),
+        "full_miss measures misses"
+    );
+    group.bench_function("full_miss", |b| {
+        b.iter_batched(
+            || miss.clone(),
+            |request| stacked.call(request).now_or_never().unwrap().unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let hit = read("demo://kept");
+    let before = layer.cache().unwrap().counts().l1_hits;
+    for _ in 0..2 {
+        stacked.call(hit.clone()).now_or_never().unwrap().unwrap();
+    }
+    assert_eq!(
+        layer.cache().unwrap().counts().l1_hits,
+        before + 1,
+        "full_hit measures hits"
+    );
+    group.bench_function("full_hit", |b| {
+        b.iter_batched(
+            || hit.clone(),
+            |request| stacked.call(request).now_or_never().unwrap().unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stack);
+criterion_main!(benches);

@@ -1,0 +1,346 @@
+//! [`HttpServer`]: an MCP server over Streamable HTTP at `/mcp`, with
+//! `/metrics`, `/stats` and `/healthz` beside it, and a shutdown that lets
+//! requests in flight finish.
+
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes, HttpBody},
+    extract::Request,
+    http::{Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+    serve::ListenerExt,
+};
+use rmcp::{
+    ServerHandler,
+    transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    },
+};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{StackLayer, config::HttpConfig};
+
+/// Serves an rmcp handler (a stack's [`wrap`](StackLayer::wrap), or any
+/// other) over Streamable HTTP:
+///
+/// - `POST/GET/DELETE {path}`: MCP, with sessions, request bodies over
+///   `max_body_bytes` refused before they are read, plain JSON responses
+///   gzipped when the client accepts it (never SSE streams);
+/// - `GET /metrics`: Prometheus text, when the stack installed the exporter;
+/// - `GET /stats`: the stack's live [`Stats`](mcp_metrics::Stats) as JSON;
+/// - `GET /healthz`: `{"status":"ok"}` with the breaker's state.
+///
+/// On shutdown it stops accepting connections, waits up to
+/// `shutdown_timeout` for requests in flight to finish (their response
+/// bodies included), then closes the sessions' event streams.
+pub struct HttpServer<H> {
+    handler: H,
+    stack: Option<StackLayer>,
+    config: HttpConfig,
+    routes: Router,
+}
+
+impl<H> std::fmt::Debug for HttpServer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H> HttpServer<H>
+where
+    H: ServerHandler + Clone + Send + Sync + 'static,
+{
+    /// Serves `handler` with the default [`HttpConfig`].
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler,
+            stack: None,
+            config: HttpConfig::default(),
+            routes: Router::new(),
+        }
+    }
+
+    /// The stack whose statistics, metrics and breaker the side routes show.
+    #[must_use]
+    pub fn stack(mut self, stack: &StackLayer) -> Self {
+        self.stack = Some(stack.clone());
+        self
+    }
+
+    /// Where and how to serve.
+    #[must_use]
+    pub fn config(mut self, config: HttpConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// More routes beside the MCP ones (a gateway's upstream health, say).
+    #[must_use]
+    pub fn routes(mut self, routes: Router) -> Self {
+        self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// The router, and what controls its shutdown: for embedding it in an
+    /// axum application of your own.
+    pub fn into_router(self) -> (Router, Drain) {
+        let drain = Drain::default();
+        let mut mcp_config = StreamableHttpServerConfig::default()
+            .with_cancellation_token(drain.sessions.clone())
+            .with_max_request_body_bytes(self.config.max_body_bytes);
+        if !self.config.allowed_hosts.is_empty() {
+            let mut hosts = mcp_config.allowed_hosts.clone();
+            hosts.extend(self.config.allowed_hosts.iter().cloned());
+            mcp_config = mcp_config.with_allowed_hosts(hosts);
+        }
+        let handler = self.handler;
+        let mcp = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(LocalSessionManager::default()),
+            mcp_config,
+        );
+        let in_flight = drain.in_flight.clone();
+        let mut mcp = Router::new()
+            .fallback_service(mcp)
+            .layer(middleware::from_fn(move |request: Request, next: Next| {
+                let in_flight = in_flight.clone();
+                count_in_flight(in_flight, request, next)
+            }));
+        if self.config.compression {
+            mcp = mcp.layer(mcp_stream::http::json_compression());
+        }
+        let stack = self.stack;
+        let stats = stack.clone();
+        let health = stack.clone();
+        let router = Router::new()
+            .nest(&self.config.path, mcp)
+            .route(
+                "/metrics",
+                get(move || {
+                    let exporter = stack.as_ref().and_then(|stack| stack.exporter().cloned());
+                    async move {
+                        match exporter {
+                            Some(exporter) => (
+                                [(
+                                    header::CONTENT_TYPE,
+                                    mcp_metrics::PrometheusExporter::CONTENT_TYPE,
+                                )],
+                                exporter.render(),
+                            )
+                                .into_response(),
+                            None => (StatusCode::NOT_FOUND, "no Prometheus exporter installed\n")
+                                .into_response(),
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/stats",
+                get(move || {
+                    let snapshot = stats
+                        .as_ref()
+                        .and_then(|stack| stack.stats())
+                        .map(mcp_metrics::Stats::snapshot);
+                    async move {
+                        match snapshot {
+                            Some(snapshot) => Json(snapshot).into_response(),
+                            None => (StatusCode::NOT_FOUND, "no statistics: metrics are off\n")
+                                .into_response(),
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/healthz",
+                get(move || {
+                    let breaker = health
+                        .as_ref()
+                        .and_then(StackLayer::breaker)
+                        .map(|handle| handle.state().as_str());
+                    async move { Json(json!({ "status": "ok", "breaker": breaker })) }
+                }),
+            )
+            .merge(self.routes);
+        (router, drain)
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let timeout = self.config.shutdown_timeout.0;
+        let (router, drain) = self.into_router();
+        let stopping = CancellationToken::new();
+        let signal = stopping.clone();
+        // Answers leave in several writes: without TCP_NODELAY each waits
+        // for the client's delayed ACK, some 40 ms.
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            signal.cancel();
+        });
+        let closer = tokio::spawn({
+            let drain = drain.clone();
+            async move {
+                stopping.cancelled().await;
+                drain.finish(timeout).await;
+            }
+        });
+        // Connections still open a moment after the drain are dropped.
+        let outcome = tokio::select! {
+            outcome = server => outcome,
+            () = async {
+                drain.done.cancelled().await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            } => Ok(()),
+        };
+        closer.abort();
+        outcome
+    }
+
+    /// Binds `config.listen`, says where on stdout, and serves until
+    /// Ctrl-C or SIGTERM.
+    pub async fn run(self) -> io::Result<()> {
+        let address: SocketAddr = self.config.listen.parse().map_err(|error| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "http.listen `{}` is not an address: {error}",
+                    self.config.listen
+                ),
+            )
+        })?;
+        let listener = TcpListener::bind(address).await?;
+        println!(
+            "mcp-stack serving on http://{}{}",
+            listener.local_addr()?,
+            self.config.path
+        );
+        self.serve(listener, shutdown_signal()).await
+    }
+}
+
+/// What a server's shutdown waits for: requests in flight, then the
+/// sessions' streams.
+#[derive(Debug, Clone, Default)]
+pub struct Drain {
+    in_flight: Arc<AtomicUsize>,
+    sessions: CancellationToken,
+    done: CancellationToken,
+}
+
+impl Drain {
+    /// MCP requests whose responses are not finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Waits until nothing is in flight or `timeout` passed, then closes
+    /// every session.
+    pub async fn finish(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.sessions.cancel();
+        self.done.cancel();
+    }
+}
+
+/// Counts a POST as in flight until its response body is finished or
+/// dropped: over Streamable HTTP the answer travels in the body.
+async fn count_in_flight(in_flight: Arc<AtomicUsize>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    in_flight.fetch_add(1, Ordering::AcqRel);
+    let guard = InFlight(in_flight);
+    let response = next.run(request).await;
+    response.map(|body| {
+        Body::new(Counted {
+            body,
+            _guard: guard,
+        })
+    })
+}
+
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct Counted {
+        #[pin]
+        body: Body,
+        _guard: InFlight,
+    }
+}
+
+impl HttpBody for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Completes on Ctrl-C, or on SIGTERM where there are signals.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,12 @@
+//! Serving a stack: over Streamable HTTP with its side routes (feature
+//! `http`), or over stdio in one call (feature `stdio`).
+
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "stdio")]
+mod stdio;
+
+#[cfg(feature = "http")]
+pub use http::{Drain, HttpServer, shutdown_signal};
+#[cfg(feature = "stdio")]
+pub use stdio::serve_stdio;

@@ -128,11 +128,12 @@ fn shared<S>(
         + 'static,
     S::Future: Send,
 {
-    let (connection, pushes) =
+    let connection = connect(&redis.url(), RedisOptions::default()).unwrap();
+    let (subscriber, pushes) =
         connect_with_pushes(&redis.url(), RedisOptions::default(), 1024).unwrap();
     let layer = CacheLayer::builder()
         .memory(false)
-        .redis(RedisTier::new(connection, pushes))
+        .redis(RedisTier::new(connection, subscriber, pushes))
         .build()
         .unwrap();
     let cached = layer.layer(inner);

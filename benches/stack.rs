@@ -10,7 +10,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use futures::FutureExt;
@@ -51,12 +51,13 @@ fn stack(c: &mut Criterion) {
         }))
         .unwrap()
     };
-    let (fresh, kept) = (result(0), result(3_600_000));
+    // Shared, as a real server's state is: the retry layer clones the service.
+    let (fresh, kept) = (Arc::new(result(0)), Arc::new(result(3_600_000)));
     let service = service_fn(move |request: JsonRpcRequest| {
         let answer = if mcp_service::McpRequest::resource_uri(&request) == Some("demo://kept") {
-            kept.clone()
+            (*kept).clone()
         } else {
-            fresh.clone()
+            (*fresh).clone()
         };
         std::future::ready(Ok::<_, McpError>(answer))
     });

@@ -9,7 +9,7 @@ use crate::{
     entry::{Entry, OVERHEAD, Stored},
     flight::{Flights, Join, Landing, Leader, Sharing},
     freshness::{Freshness, Lifetime, Policy},
-    generations::{Generations, Tag},
+    generations::{Generations, Stamp, Tag, Tags},
     l1::L1,
     plan::{Plan, Rules, Target},
     signals::{Signals, Source, Tier},
@@ -45,6 +45,20 @@ pub(crate) enum Served {
     },
     /// Fresh from the inner service (or another request's call).
     Called,
+}
+
+/// How a leader's flight starts; see [`Core::begin`].
+pub(crate) enum Begin<V> {
+    /// Another fill landed meanwhile: here is its value.
+    Answered(V, Served),
+    /// Make the call, then [`Core::finish`].
+    Fill(Fill),
+}
+
+/// A flight's call in progress: its leader, and the generations it fills under.
+pub(crate) struct Fill {
+    pub(crate) leader: Leader,
+    pub(crate) stamp: Stamp,
 }
 
 /// What a lookup found.
@@ -122,14 +136,91 @@ impl Core {
         }
     }
 
+    /// Starts the one call of a flight: a fill that landed between the
+    /// lookup and the join answers at once (landing the flight); otherwise
+    /// the generations are stamped, before any I/O, so an invalidation
+    /// during the call stales what it returns.
+    pub(crate) fn begin<V: Clone + Send + Sync + 'static>(
+        &self,
+        leader: Leader,
+        plan: &Plan,
+        tags: &Tags,
+        target: Target,
+    ) -> Begin<V> {
+        // A stale entry found again is what a refresh is here to replace.
+        if leader.raced()
+            && let Found::Hit {
+                value,
+                served,
+                revalidate: false,
+                ..
+            } = self.find::<V>(plan, self.clock.nanos())
+        {
+            self.land_value(leader, &value, Sharing::of(target.partition));
+            return Begin::Answered(value, served);
+        }
+        Begin::Fill(Fill {
+            leader,
+            stamp: self.generations.stamp(tags),
+        })
+    }
+
+    /// Ends a flight's call with its `result`: keeps what may be kept,
+    /// answers a failure with a stale entry where `serves_stale` allows,
+    /// and lands the flight for its followers.
+    pub(crate) fn finish<V, E>(
+        &self,
+        fill: Fill,
+        plan: &Plan,
+        target: Target,
+        stale: Option<Arc<Entry>>,
+        result: Result<V, E>,
+        serves_stale: impl Fn(&E) -> bool,
+    ) -> Result<(V, Served), E>
+    where
+        V: McpResponse + Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        let Fill { leader, stamp } = fill;
+        match result {
+            Ok(value) => {
+                let landing = self.store(plan, &value, stamp, leader.has_followers());
+                leader.land(landing);
+                Ok((value, Served::Called))
+            }
+            Err(error) => {
+                let now = self.clock.nanos();
+                let fallback = stale
+                    .filter(|entry| {
+                        serves_stale(&error) && entry.lifetime.at(now) != Freshness::Expired
+                    })
+                    .and_then(|entry| Some((entry.value::<V>()?, entry)));
+                if let Some((value, entry)) = fallback {
+                    self.signals.stale(Tier::L1);
+                    let served = Served::Cached {
+                        tier: Tier::L1,
+                        age: entry.lifetime.age(now),
+                        stale: true,
+                    };
+                    self.land_value(leader, &value, Sharing::of(target.partition));
+                    return Ok((value, served));
+                }
+                leader.land(Landing::Failed(Arc::new(error.clone())));
+                Err(error)
+            }
+        }
+    }
+
     /// Makes the one call of a flight, through the shared tier first when
     /// there is one, stores what it returns, and lands the flight.
     ///
     /// `serves_stale` says which errors a stale entry may answer for.
+    #[expect(clippy::too_many_arguments, reason = "one flight's whole context")]
     pub(crate) async fn lead<V, E, F>(
         &self,
         leader: Leader,
         plan: &Plan,
+        tags: &Tags,
         target: Target,
         stale: Option<Arc<Entry>>,
         call: F,
@@ -140,56 +231,22 @@ impl Core {
         E: Clone + Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        // A fill may have landed between the lookup and the join. (A stale
-        // entry found again is what a refresh is here to replace.)
-        if let Found::Hit {
-            value,
-            served,
-            revalidate: false,
-            ..
-        } = self.find::<V>(plan, self.clock.nanos())
-        {
-            self.land_value(leader, &value, Sharing::of(target.partition));
-            return Ok((value, served));
-        }
-        // Taken before any I/O: an invalidation during the call stales it.
-        let stamp = self.generations.stamp(&plan.tags);
+        let fill = match self.begin::<V>(leader, plan, tags, target) {
+            Begin::Answered(value, served) => return Ok((value, served)),
+            Begin::Fill(fill) => fill,
+        };
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared
-            && let Some((value, served, partition)) = shared.fetch::<V>(self, plan, &stamp).await
+            && let Some((value, served, partition)) =
+                shared.fetch::<V>(self, plan, &fill.stamp).await
         {
             self.signals.hit(Tier::L2);
-            self.land_value(leader, &value, Sharing::of(partition));
+            self.land_value(fill.leader, &value, Sharing::of(partition));
             return Ok((value, served));
         }
         self.signals.miss();
-        match call.await {
-            Ok(value) => {
-                let landing = self.store(plan, &value, stamp);
-                leader.land(landing);
-                Ok((value, Served::Called))
-            }
-            Err(error) => {
-                let now = self.clock.nanos();
-                let fallback = stale.filter(|entry| {
-                    serves_stale(&error) && entry.lifetime.at(now) != Freshness::Expired
-                });
-                if let Some(value) = fallback.as_ref().and_then(|entry| entry.value::<V>()) {
-                    self.signals.stale(Tier::L1);
-                    let served = fallback
-                        .as_ref()
-                        .map_or(Served::Called, |entry| Served::Cached {
-                            tier: Tier::L1,
-                            age: entry.lifetime.age(now),
-                            stale: true,
-                        });
-                    self.land_value(leader, &value, Sharing::of(target.partition));
-                    return Ok((value, served));
-                }
-                leader.land(Landing::Failed(Arc::new(error.clone())));
-                Err(error)
-            }
-        }
+        let result = call.await;
+        self.finish(fill, plan, target, stale, result, serves_stale)
     }
 
     fn land_value<V: Send + Sync + Clone + 'static>(
@@ -205,13 +262,9 @@ impl Core {
     }
 
     /// Keeps `value` if the rules allow it, and says whom concurrent askers
-    /// of the same may be handed it.
-    pub(crate) fn store<V>(
-        &self,
-        plan: &Plan,
-        value: &V,
-        stamp: crate::generations::Stamp,
-    ) -> Landing
+    /// of the same may be handed it (a copy is made for them only when
+    /// there are any, or when it is kept).
+    pub(crate) fn store<V>(&self, plan: &Plan, value: &V, stamp: Stamp, followers: bool) -> Landing
     where
         V: McpResponse + Clone + Send + Sync + 'static,
     {
@@ -225,20 +278,24 @@ impl Core {
             .scope
             .or(hint.scope)
             .unwrap_or(self.policy.assume_scope);
+        let keep = self.keepable(plan, value, outcome, &stamp);
         let Some(target) = plan.target_for(scope) else {
             // Private, and nobody to keep it for: remember that much, so the
             // next anonymous asker skips the cache at once.
-            if let Some((ttl, _)) = self.keepable(plan, value, outcome, &stamp) {
+            if let Some((ttl, _)) = keep {
                 self.insert_private_mark(plan, ttl, stamp);
             }
             return Landing::Unshared;
         };
+        if keep.is_none() && !followers {
+            return Landing::Unshared;
+        }
         let shared: Arc<dyn Any + Send + Sync> = Arc::new(value.clone());
         let landing = Landing::Value {
             value: shared.clone(),
             sharing: Sharing::of(target.partition),
         };
-        let Some((ttl, weight)) = self.keepable(plan, value, outcome, &stamp) else {
+        let Some((ttl, weight)) = keep else {
             return landing;
         };
         let lifetime = self.policy.lifetime(self.clock.nanos(), ttl);
@@ -268,7 +325,7 @@ impl Core {
         plan: &Plan,
         value: &V,
         outcome: Outcome,
-        stamp: &crate::generations::Stamp,
+        stamp: &Stamp,
     ) -> Option<(Duration, u32)> {
         if outcome != Outcome::Complete || !self.generations.is_current(stamp) {
             return None;
@@ -281,7 +338,7 @@ impl Core {
         Some((ttl, u32::try_from(weight).ok()?))
     }
 
-    fn insert_private_mark(&self, plan: &Plan, ttl: Duration, stamp: crate::generations::Stamp) {
+    fn insert_private_mark(&self, plan: &Plan, ttl: Duration, stamp: Stamp) {
         let lifetime = self.policy.lifetime(self.clock.nanos(), ttl);
         if let Some(l1) = &self.l1 {
             let mark = Entry {
@@ -305,7 +362,7 @@ impl Core {
         &self,
         target: Target,
         stored: Stored,
-        stamp: crate::generations::Stamp,
+        stamp: Stamp,
         lifetime: Lifetime,
         weight: usize,
     ) {
@@ -348,8 +405,19 @@ impl Core {
         let _ = bumped;
     }
 
+    /// Whether misses ask a shared tier before calling.
+    pub(crate) fn has_shared_tier(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.shared.is_some();
+        #[cfg(not(feature = "redis"))]
+        return false;
+    }
+
     /// Joins the flight of `target`.
-    pub(crate) fn join(&self, target: Target) -> Join {
-        self.flights.join(target.key.as_u128())
+    ///
+    /// `seen` is [`Flights::landings`] read before the lookup, when known.
+    pub(crate) fn join(&self, target: Target, seen: Option<u64>) -> Join {
+        self.flights
+            .join(target.key.as_u128(), seen, self.clock.nanos())
     }
 }

@@ -9,11 +9,14 @@
 use std::{
     any::Any,
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use mcp_service::{Partition, Principal};
-use tokio::{sync::Notify, time::Instant};
+use tokio::sync::Notify;
 
 use crate::l1::KeyHasher;
 
@@ -63,12 +66,14 @@ pub(crate) enum Landing {
 pub(crate) struct Flight {
     landing: Mutex<Option<Landing>>,
     notify: Notify,
-    started: Instant,
+    /// When the leader set out, in nanoseconds of the cache's clock:
+    /// followers share its deadline.
+    started: u64,
 }
 
 impl Flight {
-    /// When the leader set out: followers share its deadline.
-    pub(crate) fn started(&self) -> Instant {
+    /// When the leader set out.
+    pub(crate) fn started(&self) -> u64 {
         self.started
     }
 
@@ -98,6 +103,9 @@ type Shard = Mutex<HashMap<u128, Arc<Flight>, KeyHasher>>;
 /// The flights in progress, by key.
 pub(crate) struct Flights {
     shards: Box<[Shard]>,
+    /// Flights landed, ever: a miss that saw no landing between its lookup
+    /// and its join cannot have missed a fill, and need not look again.
+    landings: AtomicU64,
 }
 
 /// What [`Flights::join`] made of a miss.
@@ -112,6 +120,7 @@ impl Flights {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            landings: AtomicU64::new(0),
         })
     }
 
@@ -122,8 +131,16 @@ impl Flights {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Leads the flight of `key`, or follows the one in progress.
-    pub(crate) fn join(self: &Arc<Self>, key: u128) -> Join {
+    /// How many flights have landed: read it before the lookup that leads
+    /// to a [`join`](Self::join).
+    pub(crate) fn landings(&self) -> u64 {
+        self.landings.load(Ordering::Acquire)
+    }
+
+    /// Leads the flight of `key`, or follows the one in progress. `seen`
+    /// is what [`landings`](Self::landings) said before the lookup (`None`
+    /// when unknown), `now` the clock.
+    pub(crate) fn join(self: &Arc<Self>, key: u128, seen: Option<u64>, now: u64) -> Join {
         let mut shard = self.shard(key);
         if let Some(flight) = shard.get(&key) {
             return Join::Follow(flight.clone());
@@ -131,14 +148,16 @@ impl Flights {
         let flight = Arc::new(Flight {
             landing: Mutex::new(None),
             notify: Notify::new(),
-            started: Instant::now(),
+            started: now,
         });
         shard.insert(key, flight.clone());
+        let raced = seen.is_none_or(|seen| seen != self.landings());
         Join::Lead(Leader {
             flights: self.clone(),
             key,
             flight,
             landed: false,
+            raced,
         })
     }
 
@@ -159,9 +178,22 @@ pub(crate) struct Leader {
     key: u128,
     flight: Arc<Flight>,
     landed: bool,
+    raced: bool,
 }
 
 impl Leader {
+    /// Whether a flight landed since the lookup that led here: its fill
+    /// may be in memory now, so look again before calling.
+    pub(crate) fn raced(&self) -> bool {
+        self.raced
+    }
+
+    /// Whether anyone is waiting for this flight (the map and the leader
+    /// hold the other references).
+    pub(crate) fn has_followers(&self) -> bool {
+        Arc::strong_count(&self.flight) > 2
+    }
+
     pub(crate) fn land(mut self, landing: Landing) {
         self.finish(landing);
     }
@@ -178,6 +210,7 @@ impl Leader {
             {
                 shard.remove(&self.key);
             }
+            self.flights.landings.fetch_add(1, Ordering::AcqRel);
         }
         self.flight.notify.notify_waiters();
     }
@@ -205,17 +238,17 @@ mod tests {
     #[tokio::test]
     async fn one_leads_the_rest_follow_and_all_see_the_landing() {
         let flights = Flights::new();
-        let Join::Lead(leader) = flights.join(7) else {
+        let Join::Lead(leader) = flights.join(7, None, 0) else {
             panic!("the first miss leads");
         };
         let followers: Vec<_> = (0..10)
-            .map(|_| match flights.join(7) {
+            .map(|_| match flights.join(7, None, 0) {
                 Join::Follow(flight) => tokio::spawn(async move { flight.wait().await }),
                 Join::Lead(_) => panic!("a second leader"),
             })
             .collect();
         assert!(
-            matches!(flights.join(8), Join::Lead(_)),
+            matches!(flights.join(8, None, 0), Join::Lead(_)),
             "other keys fly apart"
         );
         leader.land(Landing::Value {
@@ -227,7 +260,7 @@ mod tests {
         }
         assert_eq!(flights.len(), 0);
         assert!(
-            matches!(flights.join(7), Join::Lead(_)),
+            matches!(flights.join(7, None, 0), Join::Lead(_)),
             "a landed key can fly again"
         );
     }
@@ -235,16 +268,38 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_leader_does_not_strand_its_followers() {
         let flights = Flights::new();
-        let Join::Lead(leader) = flights.join(1) else {
+        let Join::Lead(leader) = flights.join(1, None, 0) else {
             panic!("the first miss leads");
         };
-        let Join::Follow(flight) = flights.join(1) else {
+        let Join::Follow(flight) = flights.join(1, None, 0) else {
             panic!("the second follows");
         };
         let waiter = tokio::spawn(async move { flight.wait().await });
         drop(leader);
         assert!(matches!(waiter.await.unwrap(), Landing::Abandoned));
-        assert!(matches!(flights.join(1), Join::Lead(_)));
+        assert!(matches!(flights.join(1, None, 0), Join::Lead(_)));
+    }
+
+    #[test]
+    fn a_lead_knows_whether_a_flight_landed_since_its_lookup() {
+        let flights = Flights::new();
+        let seen = flights.landings();
+        let Join::Lead(first) = flights.join(1, Some(seen), 0) else {
+            panic!("the first miss leads");
+        };
+        assert!(!first.raced(), "nothing landed since the lookup");
+        first.land(Landing::Unshared);
+        let Join::Lead(second) = flights.join(1, Some(seen), 0) else {
+            panic!("a landed key can fly again");
+        };
+        assert!(second.raced(), "a flight landed after that lookup");
+        let Join::Lead(unknown) = flights.join(2, None, 0) else {
+            panic!("another key");
+        };
+        assert!(
+            unknown.raced(),
+            "without a lookup to compare with, look again"
+        );
     }
 
     #[test]

@@ -7,10 +7,11 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use mcp_service::McpError;
+use mcp_service::{McpError, McpResponse};
 use pin_project_lite::pin_project;
-use tower::util::Oneshot;
 use tower_service::Service;
+
+use crate::service::Filling;
 
 /// A boxed miss: the slow path, which waits on Redis or another request.
 pub(crate) type Resolving<R> = Pin<Box<dyn Future<Output = Result<R, McpError>> + Send>>;
@@ -34,7 +35,7 @@ pin_project! {
     {
         Ready { result: Option<Result<S::Response, McpError>> },
         Direct { #[pin] call: S::Future },
-        Bypass { #[pin] call: Oneshot<S, Req> },
+        Filling { #[pin] call: S::Future, filling: Option<Filling> },
         Resolve { future: Resolving<S::Response> },
     }
 }
@@ -54,9 +55,12 @@ impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
         }
     }
 
-    pub(crate) fn bypass(call: Oneshot<S, Req>) -> Self {
+    pub(crate) fn filling(call: S::Future, filling: Filling) -> Self {
         Self {
-            state: State::Bypass { call },
+            state: State::Filling {
+                call,
+                filling: Some(filling),
+            },
         }
     }
 
@@ -70,6 +74,7 @@ impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
 impl<S, Req> Future for ResponseFuture<S, Req>
 where
     S: Service<Req>,
+    S::Response: McpResponse + Clone + Send + Sync + 'static,
     S::Error: Into<McpError>,
 {
     type Output = Result<S::Response, McpError>;
@@ -84,8 +89,14 @@ where
             StateProjection::Direct { call } => {
                 Poll::Ready(ready!(call.poll(cx)).map_err(Into::into))
             }
-            StateProjection::Bypass { call } => {
-                Poll::Ready(ready!(call.poll(cx)).map_err(Into::into))
+            StateProjection::Filling { call, filling } => {
+                let result = ready!(call.poll(cx)).map_err(Into::into);
+                Poll::Ready(match filling.take() {
+                    Some(filling) => filling.finish(result),
+                    None => Err(McpError::unavailable(
+                        "cache future polled after completion",
+                    )),
+                })
             }
             StateProjection::Resolve { future } => future.as_mut().poll(cx),
         }

@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use mcp_service::CacheKey;
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// How many generation counters there are.
 pub(crate) const SLOTS: usize = 4096;
@@ -54,16 +54,7 @@ impl Tag<'_> {
 }
 
 fn hashed(kind: u8, value: &[u8]) -> u64 {
-    // Domain and value in one call, without allocating for short values.
-    let mut buffer = [0u8; 256];
-    buffer[0] = kind;
-    match buffer.get_mut(1..=value.len()) {
-        Some(room) => {
-            room.copy_from_slice(value);
-            xxh3_64(&buffer[..=value.len()])
-        }
-        None => xxh3_64(value) ^ u64::from(kind).rotate_left(56),
-    }
+    xxh3_64_with_seed(value, u64::from(kind))
 }
 
 /// One counter of the table.

@@ -96,9 +96,9 @@ impl CacheLayer {
         let Some(public) = load_key(key) else {
             return load().await.map_err(Arc::new);
         };
+        let tags = Tags::new(&[Tag::Method(LOAD), Tag::Key(public)]);
         let plan = Plan {
             rule: Rule::ttl(ttl).with_scope(CacheScope::Public),
-            tags: Tags::new(&[Tag::Method(LOAD), Tag::Key(public)]),
             public,
             principal: None,
             private: None,
@@ -117,13 +117,16 @@ impl CacheLayer {
                         return Ok(value.0);
                     }
                     core.signals.stale(Tier::L1);
-                    if let (Join::Lead(leader), Ok(runtime)) =
-                        (core.join(target), tokio::runtime::Handle::try_current())
-                    {
+                    if let (Join::Lead(leader), Ok(runtime)) = (
+                        core.join(target, None),
+                        tokio::runtime::Handle::try_current(),
+                    ) {
                         let core = core.clone();
                         runtime.spawn(async move {
                             let _ = core
-                                .lead(leader, &plan, target, None, call(), |_: &Arc<E>| false)
+                                .lead(leader, &plan, &tags, target, None, call(), |_: &Arc<E>| {
+                                    false
+                                })
                                 .await;
                         });
                     }
@@ -132,10 +135,12 @@ impl CacheLayer {
                 Found::Miss { target, stale } => (target, stale),
                 Found::Bypass => break,
             };
-            match core.join(target) {
+            match core.join(target, None) {
                 Join::Lead(leader) => {
                     return core
-                        .lead(leader, &plan, target, stale, call(), |_: &Arc<E>| true)
+                        .lead(leader, &plan, &tags, target, stale, call(), |_: &Arc<E>| {
+                            true
+                        })
                         .await
                         .map(|(value, _)| value.0);
                 }

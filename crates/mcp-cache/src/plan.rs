@@ -76,7 +76,6 @@ impl Default for Rules {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
     pub(crate) rule: Rule,
-    pub(crate) tags: Tags,
     /// The key of a public entry, and of the private mark.
     pub(crate) public: CacheKey,
     pub(crate) principal: Option<Principal>,
@@ -92,6 +91,27 @@ pub(crate) struct Target {
 }
 
 impl Plan {
+    /// The tags of `request`'s entries: its method, its resource, tool or
+    /// prompt, and itself. Only a fill needs them, so a hit never hashes them.
+    pub(crate) fn tags<Req: McpRequest>(&self, request: &Req) -> Tags {
+        let method = Tag::Method(request.method());
+        let key = Tag::Key(self.public);
+        let target = match (
+            request.tool_name(),
+            request.resource_uri(),
+            request.prompt_name(),
+        ) {
+            (Some(tool), _, _) => Some(Tag::Tool(tool)),
+            (None, Some(uri), _) => Some(Tag::Resource(uri)),
+            (None, None, Some(prompt)) => Some(Tag::Prompt(prompt)),
+            (None, None, None) => None,
+        };
+        match target {
+            Some(target) => Tags::new(&[method, target, key]),
+            None => Tags::new(&[method, key]),
+        }
+    }
+
     pub(crate) fn public_target(&self) -> Target {
         Target {
             key: self.public,
@@ -130,21 +150,15 @@ impl Rules {
             return None;
         }
         let method = request.method();
-        let (rule, target) = if let Some(tool) = request.tool_name() {
+        let rule = if let Some(tool) = request.tool_name() {
             let rule = *self.tools.get(tool)?;
             // Opted in is not enough: the server must say it is read-only.
             if self.tool_info.as_ref()?.read_only(tool) != Some(true) {
                 return None;
             }
-            (rule, Some(Tag::Tool(tool)))
+            rule
         } else {
-            let rule = self.method(method)?;
-            let target = match (request.resource_uri(), request.prompt_name()) {
-                (Some(uri), _) => Some(Tag::Resource(uri)),
-                (None, Some(prompt)) => Some(Tag::Prompt(prompt)),
-                (None, None) => None,
-            };
-            (rule, target)
+            self.method(method)?
         };
         let digest = request.params_digest()?;
         let version = request.protocol_version();
@@ -153,13 +167,8 @@ impl Rules {
         let private = principal.map(|principal| {
             CacheKey::new(method, digest, version, Partition::Principal(principal))
         });
-        let tags = match target {
-            Some(target) => Tags::new(&[Tag::Method(method), target, Tag::Key(public)]),
-            None => Tags::new(&[Tag::Method(method), Tag::Key(public)]),
-        };
         Some(Plan {
             rule,
-            tags,
             public,
             principal,
             private,

@@ -4,6 +4,7 @@
 use std::{
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use mcp_service::{McpError, McpRequest, McpResponse};
@@ -12,10 +13,11 @@ use tower::ServiceExt;
 use tower_service::Service;
 
 use crate::{
-    core::{Core, Found, Served},
+    core::{Begin, Core, Fill, Found, Served},
     entry::Entry,
     flight::{Flight, Join, Landing},
     future::ResponseFuture,
+    generations::Tags,
     plan::{Plan, Target},
     signals::Tier,
 };
@@ -55,14 +57,11 @@ where
     type Error = McpError;
     type Future = ResponseFuture<S, Req>;
 
-    /// Always ready: a hit needs nothing of the inner service, so its
-    /// readiness is asked for only when a call is made. (A disabled cache
-    /// is the inner service's readiness, and its calls.)
+    /// The inner service's readiness: a miss calls it at once. Layers below
+    /// the cache take their slots in `call` (mcp-limit's do), so a hit
+    /// that leaves that readiness unused holds nothing.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), McpError>> {
-        if !self.core.enabled {
-            return self.inner.poll_ready(cx).map_err(Into::into);
-        }
-        Poll::Ready(Ok(()))
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
@@ -72,8 +71,9 @@ where
         }
         let Some(plan) = core.rules.plan(&request) else {
             core.signals.bypass();
-            return ResponseFuture::bypass(self.inner.clone().oneshot(request));
+            return ResponseFuture::direct(self.inner.call(request));
         };
+        let seen = core.flights.landings();
         match core.find::<S::Response>(&plan, core.clock.nanos()) {
             Found::Hit {
                 value,
@@ -91,17 +91,98 @@ where
             }
             Found::Bypass => {
                 core.signals.bypass();
-                ResponseFuture::bypass(self.inner.clone().oneshot(request))
+                ResponseFuture::direct(self.inner.call(request))
             }
-            Found::Miss { target, stale } => ResponseFuture::resolve(Box::pin(resolve(
-                core.clone(),
-                self.inner.clone(),
-                request,
-                plan,
-                target,
-                stale,
-            ))),
+            Found::Miss { target, stale } => self.miss(request, plan, target, stale, seen),
         }
+    }
+}
+
+impl<S> Cache<S> {
+    /// A miss. The common one, with no call of the same in flight and no
+    /// shared tier to ask first, is a named future around the inner call:
+    /// no box, no clone. The rest (following another's call, asking Redis)
+    /// waits, and is boxed.
+    fn miss<Req>(
+        &mut self,
+        request: Req,
+        plan: Plan,
+        target: Target,
+        stale: Option<Arc<Entry>>,
+        seen: u64,
+    ) -> ResponseFuture<S, Req>
+    where
+        S: Service<Req> + Clone + Send + 'static,
+        S::Response: McpResponse + Clone + Send + Sync + 'static,
+        S::Error: Into<McpError>,
+        S::Future: Send,
+        Req: McpRequest + Send + 'static,
+    {
+        let core = &self.core;
+        let tags = plan.tags(&request);
+        if !core.has_shared_tier()
+            && let Join::Lead(leader) = core.join(target, Some(seen))
+        {
+            return match core.begin::<S::Response>(leader, &plan, &tags, target) {
+                Begin::Answered(value, served) => {
+                    core.signals.hit(Tier::L1);
+                    ResponseFuture::ready(Ok(core.mark(value, served)))
+                }
+                Begin::Fill(fill) => {
+                    core.signals.miss();
+                    let call = self.inner.call(request);
+                    ResponseFuture::filling(
+                        call,
+                        Filling {
+                            core: core.clone(),
+                            fill,
+                            plan,
+                            target,
+                            stale,
+                        },
+                    )
+                }
+            };
+        }
+        // The ready service goes into the future; this one readies anew.
+        let inner = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, inner);
+        ResponseFuture::resolve(Box::pin(resolve(
+            core.clone(),
+            inner,
+            request,
+            plan,
+            tags,
+            target,
+            stale,
+        )))
+    }
+}
+
+/// What a named miss must do once its call returns.
+pub(crate) struct Filling {
+    core: Arc<Core>,
+    fill: Fill,
+    plan: Plan,
+    target: Target,
+    stale: Option<Arc<Entry>>,
+}
+
+impl Filling {
+    /// Keeps, lands and marks the call's `result`.
+    pub(crate) fn finish<R>(self, result: Result<R, McpError>) -> Result<R, McpError>
+    where
+        R: McpResponse + Clone + Send + Sync + 'static,
+    {
+        let Self {
+            core,
+            fill,
+            plan,
+            target,
+            stale,
+        } = self;
+        let (value, served) = core.finish(fill, &plan, target, stale, result, serves_stale)?;
+        Ok(core.mark(value, served))
     }
 }
 
@@ -116,7 +197,7 @@ impl<S> Cache<S> {
         S::Future: Send,
         Req: McpRequest + Send + 'static,
     {
-        let Join::Lead(leader) = self.core.join(target) else {
+        let Join::Lead(leader) = self.core.join(target, None) else {
             return;
         };
         // Outside a runtime nothing can run in the background: the leader
@@ -125,11 +206,14 @@ impl<S> Cache<S> {
             return;
         };
         let core = self.core.clone();
+        let tags = plan.tags(&request);
         let call = self.inner.clone().oneshot(request);
         runtime.spawn(async move {
             let call = async move { call.await.map_err(Into::into) };
             let _ = core
-                .lead(leader, &plan, target, None, call, |_: &McpError| false)
+                .lead(leader, &plan, &tags, target, None, call, |_: &McpError| {
+                    false
+                })
                 .await;
         });
     }
@@ -165,7 +249,8 @@ impl Core {
         flight: &Flight,
         cancellation: Option<tokio_util::sync::CancellationToken>,
     ) -> Result<Landing, McpError> {
-        let deadline = tokio::time::sleep_until(flight.started() + self.flight_timeout);
+        let waited = Duration::from_nanos(self.clock.nanos().saturating_sub(flight.started()));
+        let deadline = tokio::time::sleep(self.flight_timeout.saturating_sub(waited));
         let cancelled = async move {
             match cancellation {
                 Some(token) => token.cancelled_owned().await,
@@ -187,6 +272,7 @@ async fn resolve<S, Req>(
     inner: S,
     request: Req,
     plan: Plan,
+    tags: Tags,
     mut target: Target,
     mut stale: Option<Arc<Entry>>,
 ) -> Result<S::Response, McpError>
@@ -198,12 +284,12 @@ where
     Req: McpRequest + Send + 'static,
 {
     for _ in 0..3 {
-        match core.join(target) {
+        match core.join(target, None) {
             Join::Lead(leader) => {
                 let call = inner.oneshot(request);
                 let call = async move { call.await.map_err(Into::into) };
                 let (value, served) = core
-                    .lead(leader, &plan, target, stale, call, serves_stale)
+                    .lead(leader, &plan, &tags, target, stale, call, serves_stale)
                     .await?;
                 return Ok(core.mark(value, served));
             }

@@ -34,10 +34,14 @@ struct Node {
 
 impl Node {
     async fn start(redis: &RedisServer, answer: Answer) -> Self {
-        let (connection, pushes) =
+        let connection = connect(&redis.url(), RedisOptions::default()).unwrap();
+        let (subscriber, pushes) =
             connect_with_pushes(&redis.url(), RedisOptions::default(), 1024).unwrap();
         let cache = CacheLayer::builder()
-            .redis(RedisTier::new(connection, pushes).retry_every(Duration::from_millis(100)))
+            .redis(
+                RedisTier::new(connection, subscriber, pushes)
+                    .retry_every(Duration::from_millis(100)),
+            )
             .build()
             .unwrap();
         let node = Self {
@@ -323,10 +327,12 @@ async fn two_rmcp_servers_share_lists_and_hear_each_others_notifications() {
     };
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let (connection, pushes) =
+        let connection =
+            mcp_service::redis::connect(&redis.url(), RedisOptions::default()).unwrap();
+        let (subscriber, pushes) =
             connect_with_pushes(&redis.url(), RedisOptions::default(), 1024).unwrap();
         let cache = CacheLayer::builder()
-            .redis(RedisTier::new(connection, pushes))
+            .redis(RedisTier::new(connection, subscriber, pushes))
             .build()
             .unwrap();
         let handler = DemoHandler::default();

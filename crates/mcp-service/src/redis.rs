@@ -21,11 +21,11 @@ use std::{
     time::Duration,
 };
 
-pub use redis::aio::ConnectionManager;
 use redis::{
     Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, PushInfo, RedisResult,
     aio::ConnectionManagerConfig, io::tcp::TcpSettings,
 };
+pub use redis::{RedisError, aio::ConnectionManager};
 use tokio::sync::mpsc;
 
 /// How the shared connection behaves.

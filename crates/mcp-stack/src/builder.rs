@@ -384,12 +384,26 @@ impl McpStack {
         #[cfg(feature = "redis")]
         let redis = match &self.redis {
             Some(settings) => {
-                let (connection, pushes) =
-                    mcp_service::redis::connect_with_pushes(&settings.url, settings.options, 1024)
-                        .map_err(|error| {
-                            StackError::Redis(format!("{}: {error}", redact(&settings.url)))
-                        })?;
-                Some((connection, pushes, settings.prefix.clone()))
+                let refused = |error: mcp_service::redis::RedisError| {
+                    StackError::Redis(format!("{}: {error}", redact(&settings.url)))
+                };
+                // Commands for the cache and the limits on one connection;
+                // the backplane's subscription on a second, which answers a
+                // hop slower, so only it should hear pushes.
+                let connection = mcp_service::redis::connect(&settings.url, settings.options)
+                    .map_err(refused)?;
+                let subscriber = match &self.cache {
+                    Some(_) => Some(
+                        mcp_service::redis::connect_with_pushes(
+                            &settings.url,
+                            settings.options,
+                            1024,
+                        )
+                        .map_err(refused)?,
+                    ),
+                    None => None,
+                };
+                Some((connection, subscriber, settings.prefix.clone()))
             }
             None => None,
         };
@@ -481,9 +495,12 @@ impl McpStack {
 
         #[cfg(feature = "redis")]
         let cache = match (self.cache, redis) {
-            (Some(builder), Some((connection, pushes, prefix))) => Some(builder.redis(
-                mcp_cache::RedisTier::new(connection, pushes).prefix(format!("{prefix}:cache")),
-            )),
+            (Some(builder), Some((connection, Some((subscriber, pushes)), prefix))) => Some(
+                builder.redis(
+                    mcp_cache::RedisTier::new(connection, subscriber, pushes)
+                        .prefix(format!("{prefix}:cache")),
+                ),
+            ),
             (cache, _) => cache,
         };
         #[cfg(not(feature = "redis"))]

@@ -44,6 +44,10 @@ pub struct ChunkInfo {
 /// The resource URI of a chunk URI and the cursor in it; a URI without a
 /// cursor is its own resource.
 pub(crate) fn split_uri(uri: &str) -> (&str, Option<&str>) {
+    // Most URIs have no fragment at all: one byte search answers them.
+    if !uri.as_bytes().contains(&b'#') {
+        return (uri, None);
+    }
     match uri.rsplit_once(CHUNK_URI_MARKER) {
         Some((base, cursor)) => (base, Some(cursor)),
         None => (uri, None),

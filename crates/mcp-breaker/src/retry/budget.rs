@@ -5,7 +5,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::time::Instant;
+use mcp_service::Clock;
 
 use crate::circuit::claim;
 
@@ -16,7 +16,8 @@ use crate::circuit::claim;
 pub struct RetryBudget {
     ratio: f64,
     floor: f64,
-    origin: Instant,
+    /// Read on every request: the fast clock (tokio's when paused in tests).
+    clock: Clock,
     slice_nanos: u64,
     slices: Box<[Slice]>,
 }
@@ -40,7 +41,7 @@ impl RetryBudget {
         Self {
             ratio: ratio.max(0.0),
             floor: f64::from(min_per_second) * window.as_secs_f64(),
-            origin: Instant::now(),
+            clock: Clock::new(),
             slice_nanos: window_nanos / SLICES,
             slices: (0..SLICES).map(|_| Slice::default()).collect(),
         }
@@ -72,9 +73,8 @@ impl RetryBudget {
     }
 
     fn slice_number(&self) -> u64 {
-        let since = Instant::now().saturating_duration_since(self.origin);
         // Numbers start at SLICES so a fresh slot (number 0) is never current.
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX) / self.slice_nanos + SLICES
+        self.clock.nanos() / self.slice_nanos + SLICES
     }
 
     fn current(&self) -> &Slice {

@@ -16,11 +16,18 @@ use super::DeadlineExtender;
 
 pin_project! {
     /// The response future of [`Timeout`](super::Timeout).
+    ///
+    /// The timer is armed on the first poll that finds the call pending: a
+    /// call that answers at once never reads the clock or touches the timer
+    /// wheel, and one that waits is timed from that first poll, made right
+    /// after the call.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        #[pin]
-        sleep: Option<Sleep>,
+        // Boxed: a timer is ~100 bytes every layer above would move along
+        // with this future, and most calls never arm it.
+        sleep: Option<Pin<Box<Sleep>>>,
+        deadline: Option<Duration>,
         after: Duration,
         cancellation: Option<CancellationToken>,
         extender: Option<DeadlineExtender>,
@@ -36,7 +43,8 @@ impl<F> ResponseFuture<F> {
     ) -> Self {
         Self {
             inner,
-            sleep: deadline.map(sleep),
+            sleep: None,
+            deadline,
             after: deadline.unwrap_or_default(),
             cancellation,
             extender,
@@ -56,7 +64,10 @@ where
         if let Poll::Ready(result) = this.inner.poll(cx) {
             return Poll::Ready(result.map_err(Into::into));
         }
-        let Some(mut sleep) = this.sleep.as_pin_mut() else {
+        if let Some(deadline) = this.deadline.take() {
+            *this.sleep = Some(Box::pin(sleep(deadline)));
+        }
+        let Some(sleep) = this.sleep.as_mut() else {
             return Poll::Pending;
         };
         loop {

@@ -1,5 +1,5 @@
-//! The shared tier and the invalidation backplane, over one Redis
-//! connection (feature `redis`).
+//! The shared tier and the invalidation backplane, over the process's
+//! Redis connection and a subscriber connection (feature `redis`).
 //!
 //! - **Values** live under `{prefix}:v:{hash}`, where the hash covers the
 //!   cache key and the generations of the entry's tags: an invalidation
@@ -11,7 +11,7 @@
 //!   sequence number and publishes `{seq} {slot}:{generation} ...` on
 //!   `{prefix}:invalidations`. Messages carry slot numbers, never keys,
 //!   URIs or values.
-//! - **The backplane** reads those messages from the connection's pushes
+//! - **The backplane** reads those messages from a subscriber connection's pushes
 //!   and raises its own generations. Pub/sub is at-most-once, so a gap in
 //!   the sequence, lost pushes or a disconnection means messages may be
 //!   missing: the node then reloads the generations and clears its
@@ -75,22 +75,31 @@ redis.call('PUBLISH', ARGV[1], string.format('%d', seq) .. ' ' .. table.concat(p
 return raised
 ";
 
-/// The Redis tier of a cache: the shared connection, its pushes, and the
-/// knobs of the tier. Give it to [`CacheBuilder::redis`](crate::CacheBuilder::redis).
+/// The Redis tier of a cache: the process's shared connection, the
+/// subscriber connection whose pushes carry the backplane, and the knobs
+/// of the tier. Give it to [`CacheBuilder::redis`](crate::CacheBuilder::redis).
+///
+/// Two connections, because a connection that receives pushes answers
+/// every command a hop later (some 30 µs on loopback): reads and writes go
+/// on the plain one, which rate limits share, and only subscriptions ride
+/// on the other.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use mcp_cache::{CacheLayer, RedisTier};
-/// use mcp_service::redis::{RedisOptions, connect_with_pushes};
+/// use mcp_service::redis::{RedisOptions, connect, connect_with_pushes};
 ///
-/// let (connection, pushes) = connect_with_pushes("redis://127.0.0.1:6379/", RedisOptions::default(), 1024)?;
+/// let url = "redis://127.0.0.1:6379/";
+/// let commands = connect(url, RedisOptions::default())?;
+/// let (subscriber, pushes) = connect_with_pushes(url, RedisOptions::default(), 1024)?;
 /// let cache = CacheLayer::builder()
-///     .redis(RedisTier::new(connection, pushes).prefix("my-app:cache"))
+///     .redis(RedisTier::new(commands, subscriber, pushes).prefix("my-app:cache"))
 ///     .build()?;
 /// # let _ = cache; Ok(()) }
 /// ```
 pub struct RedisTier {
     connection: ConnectionManager,
+    subscriber: ConnectionManager,
     pushes: Pushes,
     prefix: String,
     compress_above: usize,
@@ -109,12 +118,19 @@ impl std::fmt::Debug for RedisTier {
 }
 
 impl RedisTier {
-    /// The tier over a connection made by
-    /// [`connect_with_pushes`](mcp_service::redis::connect_with_pushes),
-    /// whose pushes carry the backplane.
-    pub fn new(connection: ConnectionManager, pushes: Pushes) -> Self {
+    /// The tier over `connection` (made by
+    /// [`connect`](mcp_service::redis::connect)) for reads, writes and
+    /// invalidations, and `subscriber` with its `pushes` (made by
+    /// [`connect_with_pushes`](mcp_service::redis::connect_with_pushes)) for
+    /// the backplane.
+    pub fn new(
+        connection: ConnectionManager,
+        subscriber: ConnectionManager,
+        pushes: Pushes,
+    ) -> Self {
         Self {
             connection,
+            subscriber,
             pushes,
             prefix: "mcp-stack:cache".into(),
             compress_above: 8 << 10,
@@ -256,6 +272,7 @@ impl Shared {
         let tasks = Tasks {
             backplane: Backplane {
                 connection: tier.connection.clone(),
+                subscriber: tier.subscriber,
                 pushes: tier.pushes,
                 names: names.clone(),
                 state: state.clone(),
@@ -319,11 +336,9 @@ impl Shared {
         let public = plan.public_target();
         let private = plan.private_target();
         let mut pipe = redis::pipe();
-        pipe.get(self.value_key(public.key, stamp))
-            .pttl(self.value_key(public.key, stamp));
-        if let Some(private) = private {
-            pipe.get(self.value_key(private.key, stamp))
-                .pttl(self.value_key(private.key, stamp));
+        for target in std::iter::once(public).chain(private) {
+            let key = self.value_key(target.key, stamp);
+            pipe.get(&key).pttl(key);
         }
         let started = Instant::now();
         let reply: redis::RedisResult<Vec<Value>> =
@@ -545,6 +560,7 @@ impl Writer {
 /// Keeps this node's generations in step with every other node's.
 struct Backplane {
     connection: ConnectionManager,
+    subscriber: ConnectionManager,
     pushes: Pushes,
     names: Arc<Names>,
     state: Arc<State>,
@@ -592,7 +608,7 @@ impl Backplane {
     /// takes the shared generations, and clears memory unless this is the
     /// first sync: whatever was missed meanwhile is then gone too.
     async fn sync(&mut self, core: &Core, first: bool) -> redis::RedisResult<u64> {
-        self.connection.subscribe(&self.names.channel).await?;
+        self.subscriber.subscribe(&self.names.channel).await?;
         let pending: Vec<(Slot, u64)> = {
             let pending = self.state.pending();
             pending

@@ -1,6 +1,11 @@
 //! [`JsonRpcRequest`]: a raw JSON-RPC request whose params stay raw.
 
-use std::{borrow::Cow, collections::HashMap, fmt, sync::OnceLock};
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    fmt,
+    sync::{Arc, OnceLock},
+};
 
 use serde::{
     Deserialize, Deserializer, Serialize,
@@ -61,18 +66,28 @@ impl std::error::Error for DecodeError {}
 /// [`params_as`](Self::params_as). The few fields layers read (tool or prompt
 /// name, URI, cursor, retry markers, protocol version) are picked out once, at
 /// decode, and checked against their MCP types.
+///
+/// Cloning is cheap: the message is shared, and only what a layer may add
+/// (extensions, a cancellation token) is per clone, so a retry or a
+/// background refresh keeps its copy for a reference count.
 #[derive(Debug, Clone)]
 pub struct JsonRpcRequest {
+    message: Arc<Message>,
+    session_protocol_version: Option<Arc<str>>,
+    extensions: http::Extensions,
+    cancellation: Option<CancellationToken>,
+    principal: OnceLock<Option<Principal>>,
+}
+
+/// What was received: never changed once decoded.
+#[derive(Debug, Clone)]
+struct Message {
     id: Option<Box<RawValue>>,
     method: Box<str>,
     /// Of `method`, found once: every layer asks.
     class: MethodClass,
     params: Option<Box<RawValue>>,
     fields: Fields,
-    session_protocol_version: Option<Box<str>>,
-    extensions: http::Extensions,
-    cancellation: Option<CancellationToken>,
-    principal: OnceLock<Option<Principal>>,
 }
 
 impl JsonRpcRequest {
@@ -158,11 +173,13 @@ impl JsonRpcRequest {
         }
         let fields = Fields::read(&method, params.as_deref()).map_err(|error| fail(error, &id))?;
         Ok(Self {
-            id,
-            class: MethodClass::of(&method),
-            method,
-            params,
-            fields,
+            message: Arc::new(Message {
+                id,
+                class: MethodClass::of(&method),
+                method,
+                params,
+                fields,
+            }),
             session_protocol_version: None,
             extensions: http::Extensions::new(),
             cancellation: None,
@@ -179,8 +196,10 @@ impl JsonRpcRequest {
             max_message_bytes: usize::MAX,
             max_params_bytes: usize::MAX,
         };
+        let Message { id, method, .. } =
+            Arc::try_unwrap(self.message).unwrap_or_else(|shared| (*shared).clone());
         let rewritten =
-            Self::from_parts(self.id, self.method, params, &limits).map_err(|error| error.error)?;
+            Self::from_parts(id, method, params, &limits).map_err(|error| error.error)?;
         Ok(Self {
             session_protocol_version: self.session_protocol_version,
             extensions: self.extensions,
@@ -192,22 +211,22 @@ impl JsonRpcRequest {
 
     /// The request id as raw JSON; `None` for a notification.
     pub fn id(&self) -> Option<&RawValue> {
-        self.id.as_deref()
+        self.message.id.as_deref()
     }
 
     /// Whether this is a notification, which gets no response.
     pub fn is_notification(&self) -> bool {
-        self.id.is_none()
+        self.message.id.is_none()
     }
 
     /// The params as raw JSON text.
     pub fn params(&self) -> Option<&RawValue> {
-        self.params.as_deref()
+        self.message.params.as_deref()
     }
 
     /// The params parsed into `T`; absent params parse as `{}`.
     pub fn params_as<'a, T: Deserialize<'a>>(&'a self) -> Result<T, RpcError> {
-        let text = self.params.as_deref().map_or("{}", RawValue::get);
+        let text = self.message.params.as_deref().map_or("{}", RawValue::get);
         serde_json::from_str(text).map_err(|error| RpcError::invalid_params(error.to_string()))
     }
 
@@ -215,7 +234,7 @@ impl JsonRpcRequest {
     /// `_meta` does not carry one (the edge knows it from the session or the
     /// `MCP-Protocol-Version` header).
     #[must_use]
-    pub fn with_session_protocol_version(mut self, version: impl Into<Box<str>>) -> Self {
+    pub fn with_session_protocol_version(mut self, version: impl Into<Arc<str>>) -> Self {
         self.session_protocol_version = Some(version.into());
         self
     }
@@ -240,9 +259,9 @@ impl JsonRpcRequest {
         }
         let wire = Wire {
             jsonrpc: "2.0",
-            id: self.id.as_deref(),
-            method: &self.method,
-            params: self.params.as_deref(),
+            id: self.message.id.as_deref(),
+            method: &self.message.method,
+            params: self.message.params.as_deref(),
         };
         // Raw values and strings always serialize.
         serde_json::to_vec(&wire).unwrap_or_default()
@@ -251,39 +270,40 @@ impl JsonRpcRequest {
 
 impl McpRequest for JsonRpcRequest {
     fn method(&self) -> &str {
-        &self.method
+        &self.message.method
     }
 
     fn class(&self) -> MethodClass {
-        self.class
+        self.message.class
     }
 
     fn tool_name(&self) -> Option<&str> {
         (self.class() == MethodClass::ToolCall)
-            .then_some(self.fields.name.as_deref())
+            .then_some(self.message.fields.name.as_deref())
             .flatten()
     }
 
     fn prompt_name(&self) -> Option<&str> {
-        (&*self.method == "prompts/get")
-            .then_some(self.fields.name.as_deref())
+        (&*self.message.method == "prompts/get")
+            .then_some(self.message.fields.name.as_deref())
             .flatten()
     }
 
     fn resource_uri(&self) -> Option<&str> {
-        self.fields.uri.as_deref()
+        self.message.fields.uri.as_deref()
     }
 
     fn cursor(&self) -> Option<&str> {
-        self.fields.cursor.as_deref()
+        self.message.fields.cursor.as_deref()
     }
 
     fn is_retry(&self) -> bool {
-        self.fields.retry
+        self.message.fields.retry
     }
 
     fn protocol_version(&self) -> Option<&str> {
-        self.fields
+        self.message
+            .fields
             .protocol_version
             .as_deref()
             .or(self.session_protocol_version.as_deref())
@@ -295,7 +315,7 @@ impl McpRequest for JsonRpcRequest {
             #[serde(rename = "_meta", borrow)]
             meta: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
         }
-        let params = self.params.as_deref()?.get();
+        let params = self.message.params.as_deref()?.get();
         let meta = serde_json::from_str::<WithMeta<'_>>(params).ok()?.meta?;
         let value = meta.get(key)?.get();
         // Borrowed unless the string has escapes.
@@ -306,7 +326,7 @@ impl McpRequest for JsonRpcRequest {
     }
 
     fn params_digest(&self) -> Option<ParamsDigest> {
-        ParamsDigest::of_raw(self.params.as_deref()).ok()
+        ParamsDigest::of_raw(self.message.params.as_deref()).ok()
     }
 
     fn principal(&self) -> Option<Principal> {

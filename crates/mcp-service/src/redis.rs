@@ -1,17 +1,18 @@
 //! The Redis connection every mcp-stack tier shares (feature `redis`).
 //!
 //! One multiplexed [`ConnectionManager`] per process carries the shared
-//! cache tier, the invalidation backplane and global rate limits: cheap to
+//! cache tier and global rate limits: cheap to
 //! clone, pipelined, reconnecting by itself with backoff. [`connect`]
 //! configures it for a request path: TCP_NODELAY, a response timeout so a
 //! slow Redis cannot stall requests, a connection timeout, and bounded
 //! reconnect attempts.
 //!
-//! [`connect_with_pushes`] gives the same connection speaking RESP3, with
-//! the server's pushes (pub/sub messages, disconnections) delivered to a
+//! [`connect_with_pushes`] gives a subscriber connection: RESP3, with the
+//! server's pushes (pub/sub messages, disconnections) delivered to a
 //! bounded [`Pushes`] receiver and subscriptions renewed after every
-//! reconnect: the invalidation backplane rides on it, so one connection
-//! still carries everything.
+//! reconnect. The invalidation backplane rides on it. Keep commands on the
+//! [`connect`] one: a connection that receives pushes answers each command
+//! a hop later.
 
 use std::{
     sync::{

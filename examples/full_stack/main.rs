@@ -8,6 +8,7 @@
 //! cargo run --release --example full_stack -- --config stack.toml
 //! cargo run --release --example full_stack -- --no-stack         # the same server, bare
 //! cargo run --release --example full_stack -- --stdio
+//! cargo run --release --example full_stack -- --admin           # POST /admin/invalidate
 //! ```
 //!
 //! Tools: `echo {text}`, `slow {ms}` (read-only, cached), `flaky {fail_rate}`,
@@ -18,6 +19,7 @@
 //! `mcp_service::Principal` in the request's extensions from your auth
 //! middleware, and the stack uses that instead).
 
+mod admin;
 mod demo;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -42,6 +44,11 @@ Options:
                    override its keys
   --no-stack       serve the same server without the stack, to compare
   --stdio          serve MCP on stdin and stdout instead of HTTP
+  --admin          also serve POST /admin/invalidate, which drops cache
+                   entries here and on every node sharing the Redis:
+                   a JSON body {\"uri\": URI}, {\"method\": M},
+                   {\"tool\": T} or {\"all\": true}. No access check:
+                   loopback only
   -h, --help       print this
 ";
 
@@ -52,6 +59,7 @@ struct Flags {
     config: Option<PathBuf>,
     no_stack: bool,
     stdio: bool,
+    admin: bool,
 }
 
 fn flags(mut args: impl Iterator<Item = String>) -> Result<Option<Flags>, String> {
@@ -64,9 +72,13 @@ fn flags(mut args: impl Iterator<Item = String>) -> Result<Option<Flags>, String
             "--config" => flags.config = Some(value("--config")?.into()),
             "--no-stack" => flags.no_stack = true,
             "--stdio" => flags.stdio = true,
+            "--admin" => flags.admin = true,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument `{other}` (see --help)")),
         }
+    }
+    if flags.admin && (flags.no_stack || flags.stdio) {
+        return Err("--admin needs the stack served over HTTP".into());
     }
     if flags.redis.is_none() {
         flags.redis = std::env::var("MCP_REDIS_URL")
@@ -139,11 +151,14 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
     if flags.stdio {
         return Ok(serve_stdio(handler).await?);
     }
-    Ok(HttpServer::new(handler)
-        .stack(&stack)
-        .config(config.http)
-        .run()
-        .await?)
+    let mut server = HttpServer::new(handler).stack(&stack).config(config.http);
+    if flags.admin {
+        eprintln!("admin            POST /admin/invalidate");
+        server = server.routes(admin::routes(
+            stack.cache().map(mcp_cache::CacheLayer::invalidator),
+        ));
+    }
+    Ok(server.run().await?)
 }
 
 fn main() -> ExitCode {

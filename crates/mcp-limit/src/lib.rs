@@ -26,7 +26,9 @@
 //! buckets live in Redis and every process shares the limit: one Lua script,
 //! run by hash, decides on the server by the server's clock. While Redis
 //! cannot answer, the limit fails open or falls back to this process's
-//! share ([`WhenUnavailable`]).
+//! share ([`WhenUnavailable`]); a request waits for Redis at most
+//! [`RateLimitBuilder::redis_timeout`], and a breaker stops asking a Redis
+//! that keeps failing until a probe finds it back.
 //!
 //! ```
 //! use std::time::Duration;
@@ -85,9 +87,9 @@ pub use concurrency::{
     ConcurrencyLimit, ConcurrencyLimitBuilder, ConcurrencyLimitLayer, PoolMatch,
     ResponseFuture as ConcurrencyFuture,
 };
-#[cfg(feature = "redis")]
-pub use rate::WhenUnavailable;
 pub use rate::{
     ConfigError, Decision, Gcra, KeyFn, RateKey, RateLimit, RateLimitBuilder, RateLimitLayer,
     ResponseFuture,
 };
+#[cfg(feature = "redis")]
+pub use rate::{DEFAULT_REDIS_TIMEOUT, WhenUnavailable};

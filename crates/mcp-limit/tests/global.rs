@@ -131,6 +131,109 @@ async fn without_redis_it_can_fail_open() {
     }
 }
 
+/// A limit never reached, over a connection with the default settings, as
+/// the facade makes it: 250 ms response timeout, reconnect retries.
+fn global_with_defaults(url: &str) -> RateLimitLayer {
+    RateLimitLayer::builder(100_000, Duration::from_secs(1))
+        .name("defaults")
+        .redis(connect(url, RedisOptions::default()).unwrap(), "test")
+        .build()
+        .unwrap()
+}
+
+/// Calls `service` back to back for `period`; each call's duration.
+async fn timed_calls(service: &mut Boxed, period: Duration) -> Vec<Duration> {
+    let mut took = Vec::new();
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        let started = Instant::now();
+        service.ready().await.unwrap().call(call()).await.unwrap();
+        took.push(started.elapsed());
+    }
+    took
+}
+
+/// Stalls the Redis at `port` for `seconds` with `DEBUG SLEEP`.
+async fn stall(port: u16, seconds: u32) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .unwrap();
+    stream
+        .write_all(format!("DEBUG SLEEP {seconds}\r\n").as_bytes())
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_costs_a_few_timeouts_then_nothing() {
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
+    let mut service = limited(&global_with_defaults(&redis.url()));
+    timed_calls(&mut service, Duration::from_millis(100)).await;
+    let _stalled = stall(redis.port(), 3).await;
+    let took = timed_calls(&mut service, Duration::from_secs(2)).await;
+    let slow = took
+        .iter()
+        .filter(|took| **took > Duration::from_millis(100))
+        .count();
+    assert!(
+        took.iter().all(|took| *took < Duration::from_millis(400)),
+        "each call waits at most the response timeout: {took:?}"
+    );
+    assert!(
+        slow <= 5,
+        "a few calls pay the timeout, then the breaker decides locally: {slow} of {}",
+        took.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_redis_costs_a_few_timeouts_and_the_limit_comes_back_by_itself() {
+    let Some(mut redis) = RedisServer::start().unwrap() else {
+        return;
+    };
+    let mut service = limited(&global_with_defaults(&redis.url()));
+    timed_calls(&mut service, Duration::from_millis(100)).await;
+    redis.kill();
+    // The connection retries in the background meanwhile: calls must not wait for it.
+    let took = timed_calls(&mut service, Duration::from_secs(2)).await;
+    let slow = took
+        .iter()
+        .filter(|took| **took > Duration::from_millis(100))
+        .count();
+    assert!(
+        took.iter().all(|took| *took < Duration::from_millis(400)),
+        "each call waits at most the response timeout: {:?}",
+        took.iter().max()
+    );
+    assert!(slow <= 5, "{slow} of {} calls were slow", took.len());
+
+    redis.restart().unwrap();
+    let mut redis_view = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let back = Instant::now();
+    loop {
+        timed_calls(&mut service, Duration::from_millis(20)).await;
+        let buckets: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut redis_view)
+            .await
+            .unwrap();
+        if buckets > 0 {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "the limit is kept in Redis again within 5 s"
+        );
+    }
+}
+
 #[test]
 fn rates_finer_than_a_microsecond_are_refused() {
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -447,7 +447,13 @@ impl McpStack {
             #[cfg(feature = "redis")]
             let builder = match &redis {
                 Some((connection, _, prefix)) => {
-                    builder.redis(connection.clone(), format!("{prefix}:limit:{index}"))
+                    let builder =
+                        builder.redis(connection.clone(), format!("{prefix}:limit:{index}"));
+                    // A request waits for a decision no longer than for any command.
+                    match &self.redis {
+                        Some(settings) => builder.redis_timeout(settings.options.response_timeout),
+                        None => builder,
+                    }
                 }
                 None => builder,
             };

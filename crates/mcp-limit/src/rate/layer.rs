@@ -154,6 +154,8 @@ impl RateLimitLayer {
             redis: None,
             #[cfg(feature = "redis")]
             when_unavailable: WhenUnavailable::Local { nodes: 1 },
+            #[cfg(feature = "redis")]
+            redis_timeout: DEFAULT_REDIS_TIMEOUT,
         }
     }
 
@@ -195,7 +197,14 @@ pub struct RateLimitBuilder {
     redis: Option<(ConnectionManager, String)>,
     #[cfg(feature = "redis")]
     when_unavailable: WhenUnavailable,
+    #[cfg(feature = "redis")]
+    redis_timeout: Duration,
 }
+
+/// How long a request waits for Redis's decision by default: the default
+/// response timeout of [`mcp_service::redis::RedisOptions`].
+#[cfg(feature = "redis")]
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 
 impl RateLimitBuilder {
     /// A name for metrics. Default `"default"`.
@@ -257,6 +266,18 @@ impl RateLimitBuilder {
         self
     }
 
+    /// How long a request waits for Redis's decision, reconnection
+    /// included, before it is decided as
+    /// [`when_redis_unavailable`](Self::when_redis_unavailable) says; after
+    /// three such failures in a row Redis is not asked for a second or two.
+    /// Default [`DEFAULT_REDIS_TIMEOUT`]; give it the connection's response
+    /// timeout.
+    #[cfg(feature = "redis")]
+    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
+        self.redis_timeout = timeout;
+        self
+    }
+
     /// The layer, or which setting is out of range.
     pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
         let fail = |setting, problem: String| Err(ConfigError { setting, problem });
@@ -297,13 +318,18 @@ impl RateLimitBuilder {
                             .into(),
                     );
                 };
-                let remote = RedisBuckets::new(
+                let remote = match RedisBuckets::new(
                     connection,
                     format!("{namespace}:rate:{name}"),
+                    &name,
                     interval_micros,
                     self.burst,
                     self.max_wait,
-                );
+                    self.redis_timeout,
+                ) {
+                    Ok(remote) => remote,
+                    Err(error) => return fail("redis", error.to_string()),
+                };
                 // Locally, this process's share is the fallback.
                 let local = match self.when_unavailable {
                     WhenUnavailable::Local { nodes: nodes @ 2.. } => Gcra::new(

@@ -11,6 +11,8 @@ mod service;
 
 pub use future::ResponseFuture;
 pub use gcra::{Decision, Gcra};
+#[cfg(feature = "redis")]
+pub use layer::DEFAULT_REDIS_TIMEOUT;
 pub use layer::{ConfigError, KeyFn, RateKey, RateLimitBuilder, RateLimitLayer};
 #[cfg(feature = "redis")]
 pub use redis::WhenUnavailable;

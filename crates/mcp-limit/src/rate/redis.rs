@@ -5,11 +5,19 @@
 //! bucket and sets it to expire once refilled, so idle keys cost Redis
 //! nothing. It is sent once and then run by hash (`EVALSHA`). Times are in
 //! microseconds, the resolution of `TIME`.
+//!
+//! A request never waits on Redis longer than the limit's Redis timeout,
+//! even while the connection is reconnecting (commands wait for that), and
+//! a small circuit breaker stops asking a Redis that keeps failing: a few
+//! requests pay the timeout, the rest are decided locally at once, and a
+//! probe a second or two later finds Redis again.
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use mcp_breaker::{Circuit, CircuitBreakerLayer, Verdict, Window};
 use mcp_service::redis::ConnectionManager;
 use redis::Script;
+use tokio::time::Instant;
 
 use super::Decision;
 
@@ -57,43 +65,111 @@ pub(crate) struct RedisBuckets {
     interval_micros: u64,
     capacity_micros: u64,
     max_wait_micros: u64,
+    timeout: Duration,
+    circuit: Arc<Circuit>,
+}
+
+/// Why Redis did not decide.
+#[derive(Debug)]
+pub(crate) enum Unanswered {
+    /// The breaker is open: Redis was not asked.
+    Open,
+    /// Redis failed or did not answer in time.
+    Failed,
 }
 
 impl RedisBuckets {
     pub(crate) fn new(
         connection: ConnectionManager,
         prefix: String,
+        limiter: &str,
         interval_micros: u64,
         burst: u32,
         max_wait: Duration,
-    ) -> Self {
-        Self {
+        timeout: Duration,
+    ) -> Result<Self, mcp_breaker::ConfigError> {
+        let circuit = CircuitBreakerLayer::builder()
+            .name(format!("{limiter}.redis"))
+            .window(Window::Count(20))
+            .minimum_calls(10)
+            .consecutive_failures(3)
+            .open_duration(Duration::from_secs(1))
+            .max_open_duration(Duration::from_secs(2))
+            .half_open_calls(1)
+            .build()?
+            .handle()
+            .circuit()
+            .clone();
+        Ok(Self {
             connection,
             prefix: prefix.into(),
             script: Arc::new(Script::new(GCRA)),
             interval_micros,
             capacity_micros: interval_micros.saturating_mul(u64::from(burst)),
             max_wait_micros: u64::try_from(max_wait.as_micros()).unwrap_or(u64::MAX),
-        }
+            timeout,
+            circuit,
+        })
     }
 
-    /// Decides a request of `cost` against the bucket `key` on the server.
-    pub(crate) async fn check(mut self, key: u64, cost: u32) -> redis::RedisResult<Decision> {
-        let (admitted, micros): (u8, u64) = self
-            .script
-            .key(format!("{}:{key:016x}", self.prefix))
+    /// Decides a request of `cost` against the bucket `key` on the server,
+    /// unless the breaker is open; within the timeout either way.
+    pub(crate) async fn check(mut self, key: u64, cost: u32) -> Result<Decision, Unanswered> {
+        let permit = self
+            .circuit
+            .try_acquire(Instant::now())
+            .map_err(|_| Unanswered::Open)?;
+        // A dropped request hands its permit back, so a probe slot is not lost.
+        let permit = Held {
+            circuit: &self.circuit,
+            permit: Some(permit),
+        };
+        let started = Instant::now();
+        let mut invocation = self.script.key(format!("{}:{key:016x}", self.prefix));
+        invocation
             .arg(self.interval_micros)
             .arg(self.capacity_micros)
             .arg(cost)
-            .arg(self.max_wait_micros)
-            .invoke_async(&mut self.connection)
-            .await?;
+            .arg(self.max_wait_micros);
+        let invocation = invocation.invoke_async::<(u8, u64)>(&mut self.connection);
+        let answer = tokio::time::timeout(self.timeout, invocation).await;
+        let verdict = match answer {
+            Ok(Ok(_)) => Verdict::Success,
+            _ => Verdict::Failure,
+        };
+        permit.record(verdict, started.elapsed());
+        let Ok(Ok((admitted, micros))) = answer else {
+            return Err(Unanswered::Failed);
+        };
         let after = Duration::from_micros(micros);
         Ok(match (admitted, micros) {
             (1, 0) => Decision::Admit,
             (1, _) => Decision::AdmitAfter(after),
             _ => Decision::Reject(after),
         })
+    }
+}
+
+/// A breaker permit, released if dropped before its outcome is recorded.
+struct Held<'a> {
+    circuit: &'a Circuit,
+    permit: Option<mcp_breaker::Permit>,
+}
+
+impl Held<'_> {
+    fn record(mut self, verdict: Verdict, elapsed: Duration) {
+        if let Some(permit) = self.permit.take() {
+            self.circuit
+                .record(permit, verdict, elapsed, Instant::now());
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            self.circuit.release(permit);
+        }
     }
 }
 

@@ -284,3 +284,46 @@ async fn a_slow_redis_costs_at_most_its_timeout_until_the_breakers_open() {
         during.sent
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_after_redis_lost_its_data_still_invalidates_everywhere() {
+    let _serial = serial().await;
+    let Some(mut redis) = RedisServer::start().unwrap() else {
+        return;
+    };
+    let options = NodeOptions::new()
+        .redis(&redis.url())
+        .admin()
+        .set("CACHE__HIT_MARKER", true);
+    let a = Node::start(options.clone()).await;
+    let on_a = a.client(Some("probe")).await;
+    let uri = "demo://slow/9";
+    // Invalidations move the entry's generation on, in Redis and on A.
+    for _ in 0..3 {
+        a.invalidate(json!({ "uri": uri })).await;
+    }
+    // Redis comes back empty: its generations are gone, A's are not.
+    redis.kill();
+    redis.restart().unwrap();
+    let resynced = until(Duration::from_secs(5), || async {
+        a.metrics().await.invalidations("gap") >= 1.0
+    })
+    .await;
+    assert!(resynced.is_some(), "A resynced after the restart");
+    on_a.read(uri).await.unwrap();
+    assert!(served_from_memory(&on_a, uri).await, "A holds {uri}");
+
+    // A node that starts now knows only what Redis knows.
+    let c = Node::start(options).await;
+    let heard = a.metrics().await.invalidations("backplane");
+    c.invalidate(json!({ "uri": uri })).await;
+    let told = until(Duration::from_secs(5), || async {
+        a.metrics().await.invalidations("backplane") > heard
+    })
+    .await;
+    assert!(told.is_some(), "A heard C's invalidation");
+    assert!(
+        !served_from_memory(&on_a, uri).await,
+        "A served {uri} from memory after C invalidated it"
+    );
+}

@@ -372,3 +372,35 @@ async fn two_rmcp_servers_share_lists_and_hear_each_others_notifications() {
         assert!(Instant::now() < deadline, "B kept serving the old list");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_after_redis_lost_its_data_still_invalidates_every_node() {
+    let Some(redis) = RedisServer::start().unwrap() else {
+        return;
+    };
+    let a = Node::start(&redis, public()).await;
+    for _ in 0..3 {
+        a.cache.invalidator().resource("demo://doc").await;
+    }
+    // Redis forgets everything (a restart without persistence, an eviction).
+    let mut connection = connect(&redis.url(), RedisOptions::default()).unwrap();
+    let () = redis::cmd("FLUSHALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    a.read("demo://doc").await;
+    a.read("demo://doc").await;
+    assert_eq!((a.backend.calls(), a.cache.counts().l1_hits), (1, 1));
+
+    // A node that starts now knows only what Redis knows.
+    let c = Node::start(&redis, public()).await;
+    c.cache.invalidator().resource("demo://doc").await;
+    let invalidated = Instant::now();
+    while a.backend.calls() == 1 {
+        a.read("demo://doc").await;
+        assert!(
+            invalidated.elapsed() < Duration::from_secs(5),
+            "A kept serving the entry C invalidated"
+        );
+    }
+}

@@ -6,11 +6,15 @@
 //!   anywhere moves a generation, and the old entries become unreachable at
 //!   once, on every node, without deleting anything. Each is a versioned
 //!   [`envelope`] with a Redis expiry at the end of its stale windows.
-//! - **Generations** live in the hash `{prefix}:gens`, one field per slot.
-//!   Invalidating runs one Lua script that raises the slots, counts a
-//!   sequence number and publishes `{seq} {slot}:{generation} ...` on
-//!   `{prefix}:invalidations`. Messages carry slot numbers, never keys,
-//!   URIs or values.
+//! - **Generations** live in the hash `{prefix}:gens`, one field per slot,
+//!   beside an `epoch` and a sequence number `seq`. Invalidating runs one
+//!   Lua script that raises the slots, counts the sequence and publishes
+//!   `{epoch}:{seq} {slot}:{generation} ...` on `{prefix}:invalidations`.
+//!   Messages carry slot numbers, never keys, URIs or values. A raised
+//!   generation is at least the Redis server's clock in microseconds, so
+//!   one made after Redis lost its data (a restart without persistence, a
+//!   flush, an eviction) still passes every generation a node remembers,
+//!   and the new epoch tells the nodes to resync.
 //! - **The backplane** reads those messages from a subscriber connection's pushes
 //!   and raises its own generations. Pub/sub is at-most-once, so a gap in
 //!   the sequence, lost pushes or a disconnection means messages may be
@@ -55,23 +59,31 @@ use crate::{
 
 use envelope::Header;
 
-/// Raises the given slots to at least one past their stored value and at
-/// least the caller's own generation, counts the sequence, and publishes.
+/// Raises the given slots to at least one past their stored value, the
+/// caller's own generation and the server's clock in microseconds, counts
+/// the sequence (starting a new epoch when the hash is gone), and publishes.
 const INVALIDATE: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = string.format('%d', now)
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
 local parts = {}
 local raised = {}
 for i = 2, #ARGV, 2 do
   local slot = ARGV[i]
   local wanted = tonumber(ARGV[i + 1])
   local current = tonumber(redis.call('HGET', KEYS[1], slot)) or 0
-  local generation = math.max(current + 1, wanted)
+  local generation = math.max(current + 1, wanted, now)
   local text = string.format('%d', generation)
   redis.call('HSET', KEYS[1], slot, text)
   parts[#parts + 1] = slot .. ':' .. text
   raised[#raised + 1] = text
 end
-local seq = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[1], string.format('%d', seq) .. ' ' .. table.concat(parts, ' '))
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('PUBLISH', ARGV[1], epoch .. ':' .. string.format('%d', seq) .. ' ' .. table.concat(parts, ' '))
 return raised
 ";
 
@@ -175,7 +187,6 @@ impl RedisTier {
 struct Names {
     values: String,
     generations: String,
-    sequence: String,
     channel: String,
 }
 
@@ -259,7 +270,6 @@ impl Shared {
         let names = Arc::new(Names {
             values: format!("{}:v:", tier.prefix),
             generations: format!("{}:gens", tier.prefix),
-            sequence: format!("{}:seq", tier.prefix),
             channel: format!("{}:invalidations", tier.prefix),
         });
         let state = Arc::new(State {
@@ -501,7 +511,7 @@ async fn invalidate(
     bumped: &[(Slot, u64)],
 ) -> redis::RedisResult<Vec<(Slot, u64)>> {
     let mut invocation = script.key(&names.generations);
-    invocation.key(&names.sequence).arg(&names.channel);
+    invocation.arg(&names.channel);
     for (slot, generation) in bumped {
         invocation.arg(slot.0).arg(*generation);
     }
@@ -581,10 +591,10 @@ impl Backplane {
     async fn run(mut self, core: Weak<Core>) {
         let mut first = true;
         loop {
-            let sequence = loop {
+            let position = loop {
                 let Some(core) = core.upgrade() else { return };
                 match self.sync(&core, first).await {
-                    Ok(sequence) => break sequence,
+                    Ok(position) => break position,
                     Err(_) => self.signals.redis_error(Operation::Subscribe),
                 }
                 drop(core);
@@ -595,7 +605,7 @@ impl Backplane {
             };
             first = false;
             self.state.connected.store(true, Ordering::Release);
-            let reason = self.listen(&core, sequence).await;
+            let reason = self.listen(&core, position).await;
             self.state.connected.store(false, Ordering::Release);
             match reason {
                 Resync::Stopped => return,
@@ -607,7 +617,7 @@ impl Backplane {
     /// Subscribes, replays what was invalidated here while Redis was away,
     /// takes the shared generations, and clears memory unless this is the
     /// first sync: whatever was missed meanwhile is then gone too.
-    async fn sync(&mut self, core: &Core, first: bool) -> redis::RedisResult<u64> {
+    async fn sync(&mut self, core: &Core, first: bool) -> redis::RedisResult<Position> {
         self.subscriber.subscribe(&self.names.channel).await?;
         let pending: Vec<(Slot, u64)> = {
             let pending = self.state.pending();
@@ -626,26 +636,39 @@ impl Backplane {
                 }
             }
         }
-        let table: Vec<(u16, u64)> = redis::cmd("HGETALL")
+        let table: Vec<(String, String)> = redis::cmd("HGETALL")
             .arg(&self.names.generations)
             .query_async(&mut self.connection)
             .await?;
-        raise_all(&core.generations, &table);
-        let sequence: Option<u64> = redis::cmd("GET")
-            .arg(&self.names.sequence)
-            .query_async(&mut self.connection)
-            .await?;
+        let mut position = Position {
+            epoch: None,
+            sequence: 0,
+        };
+        for (field, value) in &table {
+            let Ok(value) = value.parse::<u64>() else {
+                continue;
+            };
+            match field.as_str() {
+                "epoch" => position.epoch = Some(value),
+                "seq" => position.sequence = value,
+                slot => {
+                    if let Some(slot) = slot.parse().ok().and_then(Slot::new) {
+                        core.generations.raise(slot, value);
+                    }
+                }
+            }
+        }
         if !first {
             if let Some(l1) = &core.l1 {
                 l1.clear();
             }
             core.signals.invalidated(Source::Gap);
         }
-        Ok(sequence.unwrap_or(0))
+        Ok(position)
     }
 
-    /// Applies messages until a gap or a disconnection.
-    async fn listen(&mut self, core: &Weak<Core>, mut sequence: u64) -> Resync {
+    /// Applies messages until a gap, a new epoch or a disconnection.
+    async fn listen(&mut self, core: &Weak<Core>, mut position: Position) -> Resync {
         loop {
             let push = tokio::select! {
                 () = self.stop.cancelled() => return Resync::Stopped,
@@ -661,48 +684,70 @@ impl Backplane {
                 PushKind::Message => {}
                 _ => continue,
             }
-            let Some((seq, pairs)) = parse_message(&self.names.channel, info.data) else {
+            let Some(message) = parse_message(&self.names.channel, info.data) else {
                 continue;
             };
             let Some(core) = core.upgrade() else {
                 return Resync::Stopped;
             };
-            for (slot, generation) in pairs {
+            for (slot, generation) in message.pairs {
                 core.generations.raise(slot, generation);
             }
-            if seq <= sequence {
+            match position.epoch {
+                Some(epoch) if epoch == message.epoch => {}
+                // The first invalidation since the hash was made: its epoch
+                // begins here, so nothing before it can have been missed.
+                None if message.sequence == 1 => position.epoch = Some(message.epoch),
+                // Redis lost its data, or messages of a new epoch were missed.
+                _ => {
+                    core.signals.invalidated(Source::Backplane);
+                    return Resync::Gap;
+                }
+            }
+            if message.sequence <= position.sequence {
                 continue;
             }
             core.signals.invalidated(Source::Backplane);
-            if seq > sequence + 1 {
+            if message.sequence > position.sequence + 1 {
                 return Resync::Gap;
             }
-            sequence = seq;
+            position.sequence = message.sequence;
         }
     }
 }
 
-fn raise_all(generations: &Generations, table: &[(u16, u64)]) {
-    for &(slot, generation) in table {
-        if let Some(slot) = Slot::new(slot) {
-            generations.raise(slot, generation);
-        }
-    }
+/// Where the backplane stands: the epoch of the generations hash (none
+/// before its first invalidation) and the last sequence number applied.
+#[derive(Clone, Copy)]
+struct Position {
+    epoch: Option<u64>,
+    sequence: u64,
 }
 
-/// `{seq} {slot}:{generation} ...` on our channel.
-fn parse_message(channel: &str, data: Vec<Value>) -> Option<(u64, Vec<(Slot, u64)>)> {
+/// An invalidation heard on the backplane.
+struct Message {
+    epoch: u64,
+    sequence: u64,
+    pairs: Vec<(Slot, u64)>,
+}
+
+/// `{epoch}:{seq} {slot}:{generation} ...` on our channel.
+fn parse_message(channel: &str, data: Vec<Value>) -> Option<Message> {
     let (name, payload): (String, String) = redis::from_redis_value(Value::Array(data)).ok()?;
     if name != channel {
         return None;
     }
     let mut words = payload.split(' ');
-    let seq = words.next()?.parse().ok()?;
+    let (epoch, sequence) = words.next()?.split_once(':')?;
     let pairs = words
         .filter_map(|word| {
             let (slot, generation) = word.split_once(':')?;
             Some((Slot::new(slot.parse().ok()?)?, generation.parse().ok()?))
         })
         .collect();
-    Some((seq, pairs))
+    Some(Message {
+        epoch: epoch.parse().ok()?,
+        sequence: sequence.parse().ok()?,
+        pairs,
+    })
 }

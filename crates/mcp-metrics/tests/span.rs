@@ -28,8 +28,18 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
+/// tracing caches each callsite's interest globally, and a test thread
+/// that sets its own subscriber while another test hits the callsite with
+/// none can find the span switched off: these tests take turns.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn raw_json_rpc_requests_carry_their_trace_context_and_names_into_the_span() {
+    let _turn = one_at_a_time();
     let recorder = DebuggingRecorder::new();
     let spans = SpanRecorder::default();
     run(&recorder, || {
@@ -117,6 +127,7 @@ impl McpRequest for Counted {
 
 #[test]
 fn without_a_subscriber_no_span_is_built_and_meta_is_never_read() {
+    let _turn = one_at_a_time();
     let recorder = DebuggingRecorder::new();
     let meta_reads = Arc::new(AtomicUsize::new(0));
     let spans = SpanRecorder::default();

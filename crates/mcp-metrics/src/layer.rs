@@ -78,6 +78,7 @@ impl MetricsLayer {
             stats: None,
             sizes: false,
             transport: None,
+            upstream: None,
             refresh: Duration::from_secs(60),
         }
     }
@@ -101,6 +102,7 @@ impl MetricsLayer {
             stats: builder.stats,
             sizes: builder.sizes,
             transport: builder.transport,
+            upstream: builder.upstream,
             refresh: saturating_nanos(builder.refresh),
         });
         let now = common.clock.nanos();
@@ -146,6 +148,7 @@ pub struct MetricsBuilder {
     stats: Option<Stats>,
     sizes: bool,
     transport: Option<SharedString>,
+    upstream: Option<SharedString>,
     refresh: Duration,
 }
 
@@ -215,6 +218,17 @@ impl MetricsBuilder {
         self
     }
 
+    /// The `mcp.upstream.name` of every series: the upstream a gateway
+    /// forwards this layer's requests to. A gateway builds one layer per
+    /// upstream, so its series stay apart by upstream. The name is the
+    /// operator's, never a client's, so the label stays bounded. Default
+    /// none (not labelled).
+    #[must_use]
+    pub fn upstream(mut self, name: impl Into<String>) -> Self {
+        self.upstream = Some(SharedString::from(name.into()));
+        self
+    }
+
     /// How long a metric handle is kept before it is taken from the
     /// recorder again. An exporter that expires idle series (the Prometheus
     /// exporter of this crate does, after 10 minutes) forgets a series that
@@ -232,6 +246,12 @@ impl MetricsBuilder {
             return Err(ConfigError {
                 setting: "handle_refresh",
                 problem: format!("{:?} is shorter than a second", self.refresh),
+            });
+        }
+        if self.upstream.as_deref() == Some("") {
+            return Err(ConfigError {
+                setting: "upstream",
+                problem: "the upstream name is empty".to_owned(),
             });
         }
         let sets = [

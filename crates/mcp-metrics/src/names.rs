@@ -16,11 +16,12 @@
 /// semantic conventions). Labels [`METHOD_NAME`]; [`TOOL_NAME`] or
 /// [`PROMPT_NAME`] (registered names, else [`OTHER`]); [`ERROR_TYPE`] and
 /// [`RESPONSE_STATUS_CODE`] when it failed; [`PROTOCOL_VERSION`] when
-/// known; [`OPERATION_NAME`] on tool calls; [`NETWORK_TRANSPORT`] when
-/// configured.
+/// known; [`OPERATION_NAME`] on tool calls; [`NETWORK_TRANSPORT`] and
+/// [`UPSTREAM_NAME`] when configured.
 pub const SERVER_OPERATION_DURATION: &str = "mcp.server.operation.duration";
 
-/// Requests the server is handling, a gauge. Label [`METHOD_NAME`].
+/// Requests the server is handling, a gauge. Label [`METHOD_NAME`], and
+/// [`UPSTREAM_NAME`] when configured.
 pub const SERVER_ACTIVE_REQUESTS: &str = "mcp.server.active_requests";
 
 /// The size of a request as received (its HTTP `Content-Length`), a
@@ -61,6 +62,11 @@ pub const OPERATION_NAME: &str = "gen_ai.operation.name";
 /// Attribute: the transport of the session, `pipe` for stdio, `tcp` for
 /// HTTP.
 pub const NETWORK_TRANSPORT: &str = "network.transport";
+
+/// Attribute: the upstream server a gateway forwarded the request to, a
+/// name the operator configured (one `MetricsLayer` per upstream, see
+/// [`MetricsBuilder::upstream`](crate::MetricsBuilder::upstream)).
+pub const UPSTREAM_NAME: &str = "mcp.upstream.name";
 
 /// Span attribute only: the resource URI of `resources/read` and the like.
 /// Never a metric label: clients choose URIs.

@@ -21,6 +21,8 @@ pub(crate) struct Common {
     pub(crate) stats: Option<Stats>,
     pub(crate) sizes: bool,
     pub(crate) transport: Option<SharedString>,
+    /// The `mcp.upstream.name` of every series, when configured.
+    pub(crate) upstream: Option<SharedString>,
     /// How long a handle is trusted, in nanoseconds; see
     /// [`MetricsBuilder::handle_refresh`](crate::MetricsBuilder::handle_refresh).
     pub(crate) refresh: u64,
@@ -91,10 +93,11 @@ impl Target {
     pub(crate) fn begin(&self) {
         self.active
             .get_or_init(|| {
-                metrics::gauge!(
-                    names::SERVER_ACTIVE_REQUESTS,
-                    names::METHOD_NAME => self.method.clone()
-                )
+                let mut labels = vec![Label::new(names::METHOD_NAME, self.method.clone())];
+                if let Some(upstream) = &self.common.upstream {
+                    labels.push(Label::new(names::UPSTREAM_NAME, upstream.clone()));
+                }
+                metrics::gauge!(names::SERVER_ACTIVE_REQUESTS, labels)
             })
             .increment(1.0);
         if let Some(stats) = &self.common.stats {
@@ -233,6 +236,9 @@ impl Target {
         }
         if let Some(transport) = &self.common.transport {
             labels.push(Label::new(names::NETWORK_TRANSPORT, transport.clone()));
+        }
+        if let Some(upstream) = &self.common.upstream {
+            labels.push(Label::new(names::UPSTREAM_NAME, upstream.clone()));
         }
         match error {
             None => {}

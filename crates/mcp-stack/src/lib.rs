@@ -13,6 +13,9 @@
 //!   `/healthz` and a draining shutdown; or stdio.
 //! - [`client`] (feature `client`): rmcp's client transport on pooled
 //!   hyper connections, for gateways and tests.
+//! - [`gateway`] (feature `gateway`): the stack in front of upstream MCP
+//!   servers in any language, over Streamable HTTP or stdio, forwarding
+//!   raw JSON-RPC.
 //!
 //! Outermost first: metrics, rate limits, chunked reads and the size guard,
 //! pagination, cache, bulkheads, adaptive limit, circuit breaker, timeout,
@@ -41,6 +44,8 @@ mod builder;
 pub mod client;
 pub mod config;
 mod error;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 mod layer;
 pub mod serve;
 

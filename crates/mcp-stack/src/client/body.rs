@@ -11,7 +11,7 @@ const MAX_PREALLOCATION: usize = 64 * 1024;
 
 /// Why a body was not read whole.
 #[derive(Debug)]
-pub(super) enum BodyError<E> {
+pub(crate) enum BodyError<E> {
     /// It is, or says it is, longer than the limit.
     TooLarge,
     /// The connection failed while reading it.
@@ -20,7 +20,7 @@ pub(super) enum BodyError<E> {
 
 /// The whole body, or [`BodyError::TooLarge`] as soon as it passes
 /// `max_bytes` (before reading anything when the declared length does).
-pub(super) async fn read_whole<B>(
+pub(crate) async fn read_whole<B>(
     mut body: B,
     declared_length: Option<u64>,
     max_bytes: usize,
@@ -31,31 +31,53 @@ where
     if declared_length.is_some_and(|length| length > max_bytes as u64) {
         return Err(BodyError::TooLarge);
     }
-    let capacity = declared_length
-        .and_then(|length| usize::try_from(length).ok())
-        .unwrap_or(0)
-        .min(MAX_PREALLOCATION);
-    let mut whole = Vec::with_capacity(capacity);
+    let mut whole = with_declared_capacity(declared_length);
     while let Some(frame) = body.frame().await {
-        let Ok(mut data) = frame.map_err(BodyError::Read)?.into_data() else {
+        let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else {
             continue;
         };
-        if data.remaining() > max_bytes - whole.len() {
-            return Err(BodyError::TooLarge);
-        }
-        while data.has_remaining() {
-            let chunk = data.chunk();
-            whole.extend_from_slice(chunk);
-            let read = chunk.len();
-            data.advance(read);
-        }
+        append_bounded(&mut whole, data, max_bytes).map_err(|TooLarge| BodyError::TooLarge)?;
     }
     Ok(whole)
 }
 
+/// A body grew past its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooLarge;
+
+/// An empty buffer for a body of `declared_length`, reserving no more than
+/// [`MAX_PREALLOCATION`] whatever the length claims.
+pub(crate) fn with_declared_capacity(declared_length: Option<u64>) -> Vec<u8> {
+    let capacity = declared_length
+        .and_then(|length| usize::try_from(length).ok())
+        .unwrap_or(0)
+        .min(MAX_PREALLOCATION);
+    Vec::with_capacity(capacity)
+}
+
+/// Appends `data` to `whole`, or refuses (appending nothing) when `whole`
+/// would pass `max_bytes`: the step of reading a body frame by frame, for
+/// callers that poll the body themselves.
+pub(crate) fn append_bounded(
+    whole: &mut Vec<u8>,
+    mut data: impl Buf,
+    max_bytes: usize,
+) -> Result<(), TooLarge> {
+    if data.remaining() > max_bytes.saturating_sub(whole.len()) {
+        return Err(TooLarge);
+    }
+    while data.has_remaining() {
+        let chunk = data.chunk();
+        whole.extend_from_slice(chunk);
+        let read = chunk.len();
+        data.advance(read);
+    }
+    Ok(())
+}
+
 /// At most the first `max_bytes` of the body, for an error message; stops
 /// reading once it has them.
-pub(super) async fn read_prefix<B>(mut body: B, max_bytes: usize) -> Result<Vec<u8>, B::Error>
+pub(crate) async fn read_prefix<B>(mut body: B, max_bytes: usize) -> Result<Vec<u8>, B::Error>
 where
     B: Body + Unpin,
 {

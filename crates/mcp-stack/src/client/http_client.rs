@@ -73,6 +73,16 @@ impl HttpClient {
         Ok((response, deadline))
     }
 
+    /// Sends `request` on the pool with no timeout of its own, for callers
+    /// that poll the exchange themselves and keep their own deadline (the
+    /// gateway's upstream leg, under the stack's timeout).
+    pub(crate) fn start(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> hyper_util::client::legacy::ResponseFuture {
+        self.pool.request(request)
+    }
+
     pub(super) fn timed_out(&self) -> HttpClientError {
         HttpClientError::Timeout {
             after: self.request_timeout,
@@ -87,7 +97,7 @@ impl Default for HttpClient {
 }
 
 /// Checks that `url` is a plain `http://` URL with a host.
-pub(super) fn parse_url(url: &str) -> Result<Uri, HttpClientError> {
+pub(crate) fn parse_url(url: &str) -> Result<Uri, HttpClientError> {
     let invalid = |reason: &str| HttpClientError::InvalidUrl {
         url: url.to_owned(),
         reason: reason.to_owned(),

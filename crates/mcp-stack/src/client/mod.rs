@@ -45,11 +45,11 @@
 //! [`HttpClientError::TlsNotSupported`]; terminate TLS beside the gateway),
 //! HTTP/2, proxies, redirects and response compression.
 
-mod body;
+pub(crate) mod body;
 mod endpoint;
 mod error;
-mod http_client;
-mod sse;
+pub(crate) mod http_client;
+pub(crate) mod sse;
 mod streamable;
 
 use rmcp::{ClientHandler, RoleClient, service::RunningService};

@@ -147,7 +147,7 @@ fn refusal(request: &RequestId, max_bytes: usize) -> Result<Sse, SseError> {
 
 /// What the parser found in the bytes it was fed.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Parsed {
+pub(crate) enum Parsed {
     /// A complete event.
     Event(Sse),
     /// The event in progress just passed the limit; what it had is dropped.
@@ -170,7 +170,7 @@ const MAX_IDLE_LINE_CAPACITY: usize = 64 * 1024;
 /// most `max_event_bytes` of one event: its field lines, each with the
 /// newline that joins it, plus the line still being received.
 #[derive(Debug)]
-pub(super) struct EventParser {
+pub(crate) struct EventParser {
     max_event_bytes: usize,
     line: Vec<u8>,
     /// The line in progress is too long to keep; its remaining bytes are dropped.
@@ -186,7 +186,7 @@ pub(super) struct EventParser {
 }
 
 impl EventParser {
-    pub(super) fn new(max_event_bytes: usize) -> Self {
+    pub(crate) fn new(max_event_bytes: usize) -> Self {
         Self {
             max_event_bytes,
             line: Vec::new(),
@@ -201,7 +201,7 @@ impl EventParser {
     }
 
     /// Parses the next bytes of the stream, appending what they complete.
-    pub(super) fn feed(&mut self, mut bytes: &[u8], out: &mut VecDeque<Parsed>) {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], out: &mut VecDeque<Parsed>) {
         if self.at_start && !bytes.is_empty() {
             self.at_start = false;
             bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);

@@ -2,7 +2,7 @@
 
 /// Sets `keys` (a path of table keys and list indices) in `table` to
 /// `value`, making the tables and lists on the way.
-pub(super) fn set(
+pub(crate) fn set(
     table: &mut toml::Table,
     keys: &[String],
     value: toml::Value,

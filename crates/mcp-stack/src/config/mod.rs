@@ -25,7 +25,7 @@
 //! and the variable it came from.
 
 mod build;
-mod env;
+pub(crate) mod env;
 mod span;
 
 use std::{collections::BTreeMap, path::Path};
@@ -545,7 +545,7 @@ impl StackConfig {
 }
 
 /// An environment value as TOML when it is one, else as a string.
-fn read_value(value: &str) -> toml::Value {
+pub(crate) fn read_value(value: &str) -> toml::Value {
     format!("value = {value}")
         .parse::<toml::Table>()
         .ok()

@@ -191,34 +191,7 @@ where
     ) -> io::Result<()> {
         let timeout = self.config.shutdown_timeout.0;
         let (router, drain) = self.into_router();
-        let stopping = CancellationToken::new();
-        let signal = stopping.clone();
-        // Answers leave in several writes: without TCP_NODELAY each waits
-        // for the client's delayed ACK, some 40 ms.
-        let listener = listener.tap_io(|stream| {
-            let _ = stream.set_nodelay(true);
-        });
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            signal.cancel();
-        });
-        let closer = tokio::spawn({
-            let drain = drain.clone();
-            async move {
-                stopping.cancelled().await;
-                drain.finish(timeout).await;
-            }
-        });
-        // Connections still open a moment after the drain are dropped.
-        let outcome = tokio::select! {
-            outcome = server => outcome,
-            () = async {
-                drain.done.cancelled().await;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            } => Ok(()),
-        };
-        closer.abort();
-        outcome
+        serve_draining(listener, router, drain, timeout, shutdown).await
     }
 
     /// Binds `config.listen`, says where on stdout, and serves until
@@ -243,16 +216,62 @@ where
     }
 }
 
+/// Serves `router` on `listener` until `shutdown` completes, then lets
+/// `drain` finish (requests in flight get up to `timeout`) and closes what
+/// is left: the HTTP server's and the gateway's shutdown.
+pub(crate) async fn serve_draining(
+    listener: TcpListener,
+    router: Router,
+    drain: Drain,
+    timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let stopping = CancellationToken::new();
+    let signal = stopping.clone();
+    // Answers leave in several writes: without TCP_NODELAY each waits
+    // for the client's delayed ACK, some 40 ms.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        signal.cancel();
+    });
+    let closer = tokio::spawn({
+        let drain = drain.clone();
+        async move {
+            stopping.cancelled().await;
+            drain.finish(timeout).await;
+        }
+    });
+    // Connections still open a moment after the drain are dropped.
+    let outcome = tokio::select! {
+        outcome = server => outcome,
+        () = async {
+            drain.done.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } => Ok(()),
+    };
+    closer.abort();
+    outcome
+}
+
 /// What a server's shutdown waits for: requests in flight, then the
 /// sessions' streams.
 #[derive(Debug, Clone, Default)]
 pub struct Drain {
-    in_flight: Arc<AtomicUsize>,
+    pub(crate) in_flight: Arc<AtomicUsize>,
     sessions: CancellationToken,
     done: CancellationToken,
 }
 
 impl Drain {
+    /// Cancelled when the drain closes the sessions: what long-lived
+    /// streams watch to end.
+    pub fn closing(&self) -> &CancellationToken {
+        &self.sessions
+    }
+
     /// MCP requests whose responses are not finished.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
@@ -272,7 +291,11 @@ impl Drain {
 
 /// Counts a POST as in flight until its response body is finished or
 /// dropped: over Streamable HTTP the answer travels in the body.
-async fn count_in_flight(in_flight: Arc<AtomicUsize>, request: Request, next: Next) -> Response {
+pub(crate) async fn count_in_flight(
+    in_flight: Arc<AtomicUsize>,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }

@@ -52,7 +52,7 @@ use crate::{
     core::{Core, Served},
     entry::Stored,
     freshness::{Freshness, Lifetime, Policy},
-    generations::{Generations, Slot, Stamp},
+    generations::{Slot, Stamp},
     plan::{Plan, Target},
     signals::{Operation, Signals, Source, Tier},
 };

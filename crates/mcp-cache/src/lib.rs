@@ -89,6 +89,9 @@ mod error;
 mod flight;
 mod freshness;
 mod future;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod generations;
 mod invalidate;
 mod l1;

@@ -133,6 +133,9 @@ mod chunked;
 mod client;
 mod cursor;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "http")]
 pub mod http;
 mod key;

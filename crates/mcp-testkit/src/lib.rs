@@ -8,11 +8,15 @@
 //! - [`RedisServer`]: a `redis-server` child process on a free loopback port,
 //!   stopped on drop. Without the binary it prints a SKIPPED line, unless
 //!   `MCP_TEST_REQUIRE_REDIS=1`, where the absence is an error.
+//! - [`PeakAlloc`] and [`largest_allocation`]: the largest single allocation
+//!   a piece of code makes, for tests that hostile lengths cost no memory.
 
+mod alloc;
 mod demo;
 mod duplex;
 mod redis;
 
+pub use alloc::{PeakAlloc, largest_allocation};
 pub use demo::{DemoConfig, DemoHandler};
 pub use duplex::{Pair, PairError, connect, connect_with};
 pub use redis::{REQUIRE_REDIS_VAR, RedisError, RedisServer};

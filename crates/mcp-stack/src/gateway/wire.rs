@@ -53,6 +53,9 @@ impl<'a> Envelope<'a> {
             (Some(_), Some(_), _) => Kind::Request,
             (Some(_), None, _) => Kind::Notification,
             (None, Some(_), true) => Kind::Response,
+            // `"id": null` reads as no id: the answer to a request whose id
+            // could not be read (a parse error), errors only.
+            (None, None, _) if self.error.is_some() => Kind::Response,
             _ => Kind::Invalid,
         }
     }

@@ -10,13 +10,17 @@
 //!   `MCP_TEST_REQUIRE_REDIS=1`, where the absence is an error.
 //! - [`PeakAlloc`] and [`largest_allocation`]: the largest single allocation
 //!   a piece of code makes, for tests that hostile lengths cost no memory.
+//! - [`seed_corpus`]: the committed seed inputs of a fuzz target, replayed
+//!   by `cargo test`.
 
 mod alloc;
+mod corpus;
 mod demo;
 mod duplex;
 mod redis;
 
 pub use alloc::{PeakAlloc, largest_allocation};
+pub use corpus::seed_corpus;
 pub use demo::{DemoConfig, DemoHandler};
 pub use duplex::{Pair, PairError, connect, connect_with};
 pub use redis::{REQUIRE_REDIS_VAR, RedisError, RedisServer};

@@ -92,11 +92,11 @@ fn host_allowed(core: &Core, headers: &HeaderMap) -> bool {
             .any(|allowed| allowed.eq_ignore_ascii_case(name) || allowed.eq_ignore_ascii_case(host))
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response {
+fn plain(status: StatusCode, text: impl Into<Body>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
+        text.into(),
     )
         .into_response()
 }
@@ -130,7 +130,13 @@ async fn post_message(State(core): State<Arc<Core>>, request: Request) -> Respon
     let bytes = match read_whole(body, declared, core.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(BodyError::TooLarge) => {
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large\n");
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "Payload Too Large: request body exceeds {} bytes\n",
+                    core.max_body_bytes
+                ),
+            );
         }
         Err(BodyError::Read(_)) => {
             return plain(

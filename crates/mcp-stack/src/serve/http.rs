@@ -121,6 +121,7 @@ where
         let in_flight = drain.in_flight.clone();
         let mut mcp = Router::new()
             .fallback_service(mcp)
+            .layer(middleware::from_fn(unreadable_as_json_rpc))
             .layer(middleware::from_fn(move |request: Request, next: Next| {
                 let in_flight = in_flight.clone();
                 count_in_flight(in_flight, request, next)
@@ -308,6 +309,52 @@ pub(crate) async fn count_in_flight(
             _guard: guard,
         })
     })
+}
+
+/// What rmcp says before the serde error of a body it could not read.
+const UNREADABLE: &[u8] = b"fail to deserialize request body ";
+
+/// rmcp answers a body that is not a JSON-RPC message (not JSON, invalid
+/// UTF-8, nested past the parser's depth, or not a message) with 415 and
+/// plain text; clients expect 400 with the JSON-RPC error: -32700 when the
+/// body is not JSON, -32600 when it is JSON but not a request.
+async fn unreadable_as_json_rpc(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // rmcp's own answers are a line of text; anything longer is not one.
+    let Ok(text) = axum::body::to_bytes(body, 4096).await else {
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    };
+    let Some(reason) = text.strip_prefix(UNREADABLE) else {
+        return Response::from_parts(parts, Body::from(text));
+    };
+    let reason = String::from_utf8_lossy(reason);
+    // serde's data errors: the JSON was read, its shape is wrong.
+    let shape = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "missing field",
+        "unknown field",
+        "unknown variant",
+        "duplicate field",
+        "did not match any variant",
+    ];
+    let error = if shape.iter().any(|data| reason.contains(data)) {
+        mcp_service::RpcError::invalid_request(format!("invalid request: {reason}"))
+    } else {
+        mcp_service::RpcError::parse_error(format!("invalid JSON: {reason}"))
+    };
+    let body = mcp_service::jsonrpc::encode_error(None, &error);
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 struct InFlight(Arc<AtomicUsize>);

@@ -76,7 +76,7 @@ impl Setup {
         let (direct, direct_init, direct_state, http, upstream) = match transport {
             Transport::Http => {
                 let port = free_port();
-                let process = installed.serve_http(server, port, &upstream_state).await;
+                let process = installed.serve_http(port, &upstream_state).await;
                 let url = format!("http://127.0.0.1:{port}/mcp");
                 let (session, init) = HttpSession::open(&url).await;
                 (
@@ -89,11 +89,9 @@ impl Setup {
             }
             Transport::Stdio => {
                 let direct_state = StateDir::new(&format!("{label}-direct"));
-                let (program, args, env) =
-                    installed.command(server, Transport::Stdio, 0, &direct_state);
+                let (program, args, env) = installed.command(Transport::Stdio, 0, &direct_state);
                 let (client, init) = StdioClient::start(&program, &args, &env).await;
-                let (program, args, env) =
-                    installed.command(server, Transport::Stdio, 0, &upstream_state);
+                let (program, args, env) = installed.command(Transport::Stdio, 0, &upstream_state);
                 let mut upstream = UpstreamConfig::stdio(program, args);
                 upstream.env = env.into_iter().collect::<BTreeMap<_, _>>();
                 (
@@ -536,7 +534,7 @@ async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bo
 }
 
 async fn conformance(server: Server, transport: Transport) {
-    let Some(installed) = peers::installed().await else {
+    let Some(installed) = peers::installed(server).await else {
         return;
     };
     let name = format!("{server:?} over {transport:?}");
@@ -649,12 +647,12 @@ async fn recovered(through: &HttpSession, within: Duration) -> Instant {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_stdio_child_fails_fast_and_the_gateway_restarts_it() {
-    let Some(installed) = peers::installed().await else {
+    let Some(installed) = peers::installed(Server::Python).await else {
         return;
     };
     bounded("killed stdio child", Duration::from_secs(60), async {
         let state = StateDir::new("breaker-stdio");
-        let (program, args, env) = installed.command(Server::Python, Transport::Stdio, 0, &state);
+        let (program, args, env) = installed.command(Transport::Stdio, 0, &state);
         let mut upstream = UpstreamConfig::stdio(program, args);
         upstream.env = env.into_iter().collect();
         let gateway = gateway_support::gateway(&breaker_config(upstream)).await;
@@ -692,13 +690,13 @@ async fn a_killed_stdio_child_fails_fast_and_the_gateway_restarts_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_http_upstream_fails_fast_and_the_gateway_recovers_when_it_is_back() {
-    let Some(installed) = peers::installed().await else {
+    let Some(installed) = peers::installed(Server::Python).await else {
         return;
     };
     bounded("killed HTTP upstream", Duration::from_secs(60), async {
         let state = StateDir::new("breaker-http");
         let port = free_port();
-        let mut process = installed.serve_http(Server::Python, port, &state).await;
+        let mut process = installed.serve_http(port, &state).await;
         let url = format!("http://127.0.0.1:{port}/mcp");
         let gateway = gateway_support::gateway(&breaker_config(UpstreamConfig::http(&url))).await;
         let (through, _) = HttpSession::open(&gateway.url).await;
@@ -716,7 +714,7 @@ async fn a_killed_http_upstream_fails_fast_and_the_gateway_recovers_when_it_is_b
         assert_eq!(health(&gateway).await["breaker"], "open");
 
         let restarted = Instant::now();
-        let _process = installed.serve_http(Server::Python, port, &state).await;
+        let _process = installed.serve_http(port, &state).await;
         let listening = restarted.elapsed();
         let back = recovered(&through, Duration::from_secs(20)).await;
         eprintln!(

@@ -48,30 +48,32 @@ pub(crate) const REQUIRE_PEERS_VAR: &str = "MCP_TEST_REQUIRE_PEERS";
 /// The protocol version every peer and the gateway speak with sessions.
 pub(crate) const PROTOCOL_VERSION: &str = "2025-11-25";
 
-/// What the installs left, for starting the peers.
+/// An installed peer, for starting it.
 #[derive(Debug)]
 pub(crate) struct Installed {
-    /// The venv's interpreter, with `mcp` installed.
-    pub(crate) python: PathBuf,
-    /// `python_server.py`.
-    pub(crate) python_server: PathBuf,
-    /// `node`.
-    pub(crate) node: String,
-    /// server-everything's `dist/index.js`.
-    pub(crate) everything: PathBuf,
-    /// The SDK module server-everything loads, for `observe_cancel.mjs`.
-    pub(crate) sdk_protocol: PathBuf,
-    /// `observe_cancel.mjs`.
-    pub(crate) observe: PathBuf,
+    pub(crate) server: Server,
+    /// The venv's interpreter (with `mcp`), or `node`.
+    pub(crate) program: String,
+    /// `python_server.py`, or server-everything's `dist/index.js`.
+    pub(crate) script: PathBuf,
+    /// For server-everything: the SDK module it loads and
+    /// `observe_cancel.mjs`, which watches it.
+    pub(crate) sdk_protocol: Option<PathBuf>,
+    pub(crate) observe: Option<PathBuf>,
 }
 
-/// The installed peers, or `None` after a `SKIPPED` line; panics instead
-/// when `MCP_TEST_REQUIRE_PEERS=1`.
-pub(crate) async fn installed() -> Option<&'static Installed> {
-    static INSTALLED: OnceLock<Result<Installed, String>> = OnceLock::new();
-    let outcome = tokio::task::spawn_blocking(|| INSTALLED.get_or_init(install))
-        .await
-        .expect("the install task");
+/// `server`, installed, or `None` after a `SKIPPED` line; panics instead
+/// when `MCP_TEST_REQUIRE_PEERS=1`. Each peer installs once per test
+/// binary, and one that cannot install leaves the other's tests running.
+pub(crate) async fn installed(server: Server) -> Option<&'static Installed> {
+    static PYTHON: OnceLock<Result<Installed, String>> = OnceLock::new();
+    static EVERYTHING: OnceLock<Result<Installed, String>> = OnceLock::new();
+    let outcome = tokio::task::spawn_blocking(move || match server {
+        Server::Python => PYTHON.get_or_init(|| install(server)),
+        Server::Everything => EVERYTHING.get_or_init(|| install(server)),
+    })
+    .await
+    .expect("the install task");
     match outcome {
         Ok(installed) => Some(installed),
         Err(why) if std::env::var(REQUIRE_PEERS_VAR).as_deref() == Ok("1") => {
@@ -84,27 +86,40 @@ pub(crate) async fn installed() -> Option<&'static Installed> {
     }
 }
 
-fn install() -> Result<Installed, String> {
+fn install(server: Server) -> Result<Installed, String> {
     let home = std::env::var_os("HOME").ok_or("HOME is not set, so there is no cache dir")?;
     let root = PathBuf::from(home).join(".cache/mcp-stack/peers");
     std::fs::create_dir_all(&root)
         .map_err(|error| format!("creating {}: {error}", root.display()))?;
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
     let started = Instant::now();
-    let python = install_python(&root)?;
-    let (everything, sdk_protocol) = install_everything(&root)?;
-    eprintln!(
-        "peers ready in {} ms: mcp {PYTHON_MCP_VERSION} (PyPI), server-everything {EVERYTHING_VERSION} (npm)",
-        started.elapsed().as_millis()
-    );
-    Ok(Installed {
-        python,
-        python_server: here.join("python_server.py"),
-        node: "node".into(),
-        everything,
-        sdk_protocol,
-        observe: here.join("observe_cancel.mjs"),
-    })
+    let installed = match server {
+        Server::Python => Installed {
+            server,
+            program: install_python(&root)?.display().to_string(),
+            script: here.join("python_server.py"),
+            sdk_protocol: None,
+            observe: None,
+        },
+        Server::Everything => {
+            let (script, sdk_protocol) = install_everything(&root)?;
+            Installed {
+                server,
+                program: "node".into(),
+                script,
+                sdk_protocol: Some(sdk_protocol),
+                observe: Some(here.join("observe_cancel.mjs")),
+            }
+        }
+    };
+    let release = match server {
+        Server::Python => format!("mcp {PYTHON_MCP_VERSION} from PyPI"),
+        Server::Everything => {
+            format!("@modelcontextprotocol/server-everything {EVERYTHING_VERSION} from npm")
+        }
+    };
+    eprintln!("{release}: ready in {} ms", started.elapsed().as_millis());
+    Ok(installed)
 }
 
 /// A venv with `mcp` pinned. A dir without its `installed` marker is a
@@ -296,11 +311,10 @@ impl Drop for StateDir {
 }
 
 impl Installed {
-    /// The program, arguments and environment that start `server` on
+    /// The program, arguments and environment that start the peer on
     /// `transport` (`port` for HTTP), recording into `state`.
     pub(crate) fn command(
         &self,
-        server: Server,
         transport: Transport,
         port: u16,
         state: &StateDir,
@@ -309,19 +323,12 @@ impl Installed {
             "PEER_STATE_DIR".to_owned(),
             state.path().display().to_string(),
         )];
-        let (program, args) = match server {
-            Server::Python => {
-                let mut args = vec![self.python_server.display().to_string()];
-                match transport {
-                    Transport::Stdio => args.push("stdio".into()),
-                    Transport::Http => args.extend(["http".into(), port.to_string()]),
-                }
-                (self.python.display().to_string(), args)
-            }
-            Server::Everything => {
+        let script = self.script.display().to_string();
+        let args = match (self.server, &self.sdk_protocol, &self.observe) {
+            (Server::Everything, Some(sdk_protocol), Some(observe)) => {
                 env.push((
                     "PEER_SDK_PROTOCOL".into(),
-                    self.sdk_protocol.display().to_string(),
+                    sdk_protocol.display().to_string(),
                 ));
                 let mode = match transport {
                     Transport::Stdio => "stdio",
@@ -330,22 +337,21 @@ impl Installed {
                         "streamableHttp"
                     }
                 };
-                let args = vec![
-                    "--import".into(),
-                    url_of(&self.observe),
-                    self.everything.display().to_string(),
-                    mode.into(),
-                ];
-                (self.node.clone(), args)
+                vec!["--import".into(), url_of(observe), script, mode.into()]
             }
+            _ => match transport {
+                Transport::Stdio => vec![script, "stdio".into()],
+                Transport::Http => vec![script, "http".into(), port.to_string()],
+            },
         };
-        (program, args, env)
+        (self.program.clone(), args, env)
     }
 
-    /// Starts `server` over HTTP on `port` and waits until it accepts
+    /// Starts the peer over HTTP on `port` and waits until it accepts
     /// connections.
-    pub(crate) async fn serve_http(&self, server: Server, port: u16, state: &StateDir) -> Process {
-        let (program, args, env) = self.command(server, Transport::Http, port, state);
+    pub(crate) async fn serve_http(&self, port: u16, state: &StateDir) -> Process {
+        let server = self.server;
+        let (program, args, env) = self.command(Transport::Http, port, state);
         let mut command = Command::new(program);
         command
             .args(args)

@@ -20,7 +20,10 @@ use std::{
 use mcp_stack::client::HttpClient;
 use rmcp::{
     ClientCacheConfig, RoleClient,
-    model::{CallToolRequestParams, ReadResourceRequestParams, ResourceContents},
+    model::{
+        CallToolRequestParams, ClientConfig, ProtocolVersion, ReadResourceRequestParams,
+        ResourceContents,
+    },
     service::RunningService,
 };
 use serde_json::{Value, json};
@@ -111,6 +114,12 @@ impl NodeOptions {
         self
     }
 
+    /// Command-line arguments of its own (`--no-stack`, ...).
+    pub fn args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
     /// A stack setting, as `MCP_STACK__{KEY}` (`CACHE__MAX_TTL`, ...).
     pub fn set(mut self, key: &str, value: impl ToString) -> Self {
         self.env
@@ -126,7 +135,8 @@ impl NodeOptions {
     }
 }
 
-/// A demo node, killed on drop; its stdout and stderr are kept.
+/// A demo node or a gateway, killed on drop; its stdout and stderr are
+/// kept.
 pub struct Node {
     child: Child,
     pub address: String,
@@ -135,15 +145,30 @@ pub struct Node {
 }
 
 impl Node {
+    /// A demo node (the `full_stack` example).
     pub async fn start(options: NodeOptions) -> Self {
         let address = format!("127.0.0.1:{}", free_port());
         let mut command = Command::new(example_binary("full_stack"));
         command.args(["--listen", &address]);
-        if let Some(url) = &options.redis {
-            command.args(["--redis", url]);
-        }
         if options.admin {
             command.arg("--admin");
+        }
+        Self::spawn(command, address, options).await
+    }
+
+    /// A gateway (the `gateway` example) with one upstream, `demo`, the MCP
+    /// endpoint of `upstream` (a node's address); `admin` is not for it.
+    pub async fn gateway(upstream: &str, options: NodeOptions) -> Self {
+        let address = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new(example_binary("gateway"));
+        command.args(["--listen", &address]);
+        command.args(["--upstream", &format!("demo=http://{upstream}/mcp")]);
+        Self::spawn(command, address, options).await
+    }
+
+    async fn spawn(mut command: Command, address: String, options: NodeOptions) -> Self {
+        if let Some(url) = &options.redis {
+            command.args(["--redis", url]);
         }
         command.args(&options.args);
         for (name, _) in std::env::vars() {
@@ -176,7 +201,7 @@ impl Node {
         .await;
         assert!(
             up.is_some(),
-            "the demo did not answer /healthz: {}",
+            "the process did not answer /healthz: {}",
             node.output()
         );
         node
@@ -224,6 +249,11 @@ impl Node {
 
     pub async fn client(&self, token: Option<&str>) -> Client {
         Client::connect(&self.address, token).await
+    }
+
+    /// A client asking for protocol `version`.
+    pub async fn client_at(&self, token: Option<&str>, version: ProtocolVersion) -> Client {
+        Client::connect_at(&self.address, token, version).await
     }
 
     /// Kills the process and waits for it.
@@ -371,23 +401,48 @@ impl Metrics {
 
 /// An rmcp client over HTTP with a bearer token (or none).
 pub struct Client {
-    session: RunningService<RoleClient, ()>,
+    session: RunningService<RoleClient, ClientConfig>,
 }
 
 impl Client {
     pub async fn connect(address: &str, token: Option<&str>) -> Self {
+        Self::try_connect(address, token, ClientConfig::default())
+            .await
+            .unwrap()
+    }
+
+    /// A client that asks for protocol `version` in `initialize`.
+    pub async fn connect_at(address: &str, token: Option<&str>, version: ProtocolVersion) -> Self {
+        Self::try_connect(
+            address,
+            token,
+            ClientConfig::default().with_protocol_version(version),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A client, or why the handshake failed.
+    pub async fn try_connect(
+        address: &str,
+        token: Option<&str>,
+        info: ClientConfig,
+    ) -> Result<Self, String> {
         let mut endpoint = HttpClient::new()
             .endpoint(&format!("http://{address}/mcp"))
-            .unwrap();
+            .map_err(|error| error.to_string())?;
         if let Some(token) = token {
             endpoint = endpoint.bearer_token(token);
         }
-        let session = endpoint.connect(()).await.unwrap();
+        let session = endpoint
+            .connect(info)
+            .await
+            .map_err(|error| error.to_string())?;
         session
             .peer()
             .set_response_cache_config(ClientCacheConfig::disabled())
             .await;
-        Self { session }
+        Ok(Self { session })
     }
 
     /// A tool's text, or the error it gave (a tool error's text, or the

@@ -48,12 +48,16 @@ COMPARE:
                          against each and print both side by side
     --server-bin PATH    the demo server binary [default: full_stack next to this binary;
                          build it with `cargo build --release --examples`]
+    --gateway            with --compare: load the bare demo directly, then through the
+                         `gateway` example (next to the demo binary) in front of it
 
     -h, --help           this text
 
 PRESETS:
     overhead on misses:  loadtest --compare --mix 0:0:1 --tool echo --users 16 --duration 10
     cache benefit:       loadtest --compare --mix 0:1:0 --read-uri demo://slow/100 --users 16 --duration 10
+    gateway on misses:   loadtest --compare --gateway --mix 0:0:1 --tool echo --users 16 --duration 10
+    gateway on hits:     loadtest --compare --gateway --mix 0:1:0 --read-uri demo://slow/100 --users 16 --duration 10
 ";
 
 /// What the command line asks for.
@@ -102,6 +106,8 @@ pub(crate) struct Options {
     pub(crate) quiet: bool,
     /// Compare bare and stacked demo servers.
     pub(crate) compare: bool,
+    /// `--compare --gateway`: direct against through the gateway.
+    pub(crate) gateway: bool,
     /// Demo server binary for `--compare`.
     pub(crate) server_bin: Option<PathBuf>,
 }
@@ -126,6 +132,7 @@ impl Default for Options {
             json: false,
             quiet: false,
             compare: false,
+            gateway: false,
             server_bin: None,
         }
     }
@@ -273,6 +280,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, U
                 Flag::Json => options.json = true,
                 Flag::Quiet => options.quiet = true,
                 Flag::Compare => options.compare = true,
+                Flag::Gateway => options.gateway = true,
                 _ => {}
             }
             continue;
@@ -353,7 +361,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, U
                 }
             }
             Flag::ServerBin => options.server_bin = Some(PathBuf::from(value)),
-            Flag::Help | Flag::Json | Flag::Quiet | Flag::Compare => {}
+            Flag::Help | Flag::Json | Flag::Quiet | Flag::Compare | Flag::Gateway => {}
         }
     }
     if options.compare {
@@ -365,6 +373,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, U
     } else if options.server_bin.is_some() {
         return Err(UsageError::Conflict(
             "`--server-bin` only applies to `--compare`",
+        ));
+    } else if options.gateway {
+        return Err(UsageError::Conflict(
+            "`--gateway` only applies to `--compare`",
         ));
     }
     if options.rate.is_some() && explicit_think {
@@ -400,12 +412,13 @@ enum Flag {
     Json,
     Quiet,
     Compare,
+    Gateway,
     ServerBin,
     Help,
 }
 
 impl Flag {
-    const ALL: [Flag; 19] = [
+    const ALL: [Flag; 20] = [
         Flag::Url,
         Flag::StatsUrl,
         Flag::AuthPrefix,
@@ -423,6 +436,7 @@ impl Flag {
         Flag::Json,
         Flag::Quiet,
         Flag::Compare,
+        Flag::Gateway,
         Flag::ServerBin,
         Flag::Help,
     ];
@@ -446,6 +460,7 @@ impl Flag {
             Flag::Json => "--json",
             Flag::Quiet => "--quiet",
             Flag::Compare => "--compare",
+            Flag::Gateway => "--gateway",
             Flag::ServerBin => "--server-bin",
             Flag::Help => "--help",
         }
@@ -459,7 +474,10 @@ impl Flag {
     }
 
     fn takes_value(self) -> bool {
-        !matches!(self, Flag::Json | Flag::Quiet | Flag::Compare | Flag::Help)
+        !matches!(
+            self,
+            Flag::Json | Flag::Quiet | Flag::Compare | Flag::Gateway | Flag::Help
+        )
     }
 }
 
@@ -606,6 +624,7 @@ mod tests {
             run(&["--compare", "--url", "http://127.0.0.1:1/mcp"]),
             Err(UsageError::Conflict(_))
         ));
+        assert!(matches!(run(&["--gateway"]), Err(UsageError::Conflict(_))));
         assert!(matches!(
             run(&["--rate", "0"]),
             Err(UsageError::Invalid { flag: "--rate", .. })

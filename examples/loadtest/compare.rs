@@ -1,5 +1,7 @@
 //! `--compare`: runs the demo server bare and with the stack, one after
-//! the other on free loopback ports, and loads each the same way.
+//! the other on free loopback ports, and loads each the same way. With
+//! `--gateway`, the bare demo is loaded directly, then through the
+//! `gateway` example in front of it.
 
 use std::{
     collections::VecDeque,
@@ -26,6 +28,8 @@ use crate::{
 
 /// The demo server's example name.
 const SERVER: &str = "full_stack";
+/// The gateway's example name.
+const GATEWAY: &str = "gateway";
 /// How long a server may take to print its address and answer `/healthz`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Server output lines kept to explain a failed start.
@@ -58,7 +62,7 @@ pub(crate) enum CompareError {
     /// The server started but never became ready.
     #[error("the {label} server ({command}) did not come up: {why}{log}")]
     NotReady {
-        /// `bare` or `stack`.
+        /// `bare`, `stack`, `direct` or `gateway`.
         label: &'static str,
         /// How it was started.
         command: String,
@@ -70,7 +74,7 @@ pub(crate) enum CompareError {
     /// The load itself failed.
     #[error("{label} run: {source}")]
     Run {
-        /// `bare` or `stack`.
+        /// `bare`, `stack`, `direct` or `gateway`.
         label: &'static str,
         /// Why.
         source: RunError,
@@ -79,21 +83,55 @@ pub(crate) enum CompareError {
 
 /// Loads the bare demo, then the stacked one; returns (bare, stack).
 pub(crate) async fn run(options: &Options) -> Result<(Report, Report), CompareError> {
-    let binary = server_binary(options.server_bin.as_deref())?;
+    let binary = example_binary(options.server_bin.as_deref(), SERVER)?;
+    if options.gateway {
+        return run_gateway(&binary, options).await;
+    }
     let bare = run_against(&binary, "bare", options).await?;
     let stack = run_against(&binary, "stack", options).await?;
     Ok((bare, stack))
 }
 
-/// The demo server binary: `--server-bin`, else `full_stack` next to the
-/// running executable (cargo puts all examples of a profile together).
-fn server_binary(explicit: Option<&Path>) -> Result<PathBuf, CompareError> {
+/// Loads the bare demo directly, then through the gateway in front of it;
+/// returns (direct, gateway). The demo runs through both.
+async fn run_gateway(server: &Path, options: &Options) -> Result<(Report, Report), CompareError> {
+    let gateway = example_binary(
+        Some(&server.with_file_name(format!("{GATEWAY}{}", std::env::consts::EXE_SUFFIX))),
+        GATEWAY,
+    )?;
+    let upstream = Server::start(server, "direct", |listen| {
+        (
+            vec!["--listen".into(), listen.into(), "--no-stack".into()],
+            format!("{SERVER} --listen {listen} --no-stack"),
+        )
+    })
+    .await?;
+    let direct = load(&upstream, "direct", options).await?;
+    let upstream_url = upstream.target.mcp.to_string();
+    let front = Server::start(&gateway, "gateway", |listen| {
+        let flag = format!("demo={upstream_url}");
+        let shown = format!("{GATEWAY} --upstream {flag} --listen {listen}");
+        (
+            vec!["--upstream".into(), flag, "--listen".into(), listen.into()],
+            shown,
+        )
+    })
+    .await?;
+    let through = load(&front, "gateway", options).await?;
+    front.stop().await;
+    upstream.stop().await;
+    Ok((direct, through))
+}
+
+/// The binary of example `name`: `explicit`, else next to the running
+/// executable (cargo puts all examples of a profile together).
+fn example_binary(explicit: Option<&Path>, name: &str) -> Result<PathBuf, CompareError> {
     let path = match explicit {
         Some(path) => path.to_owned(),
         None => {
             let exe = std::env::current_exe().map_err(CompareError::NoExe)?;
             let dir = exe.parent().unwrap_or_else(|| Path::new("."));
-            dir.join(format!("{SERVER}{}", std::env::consts::EXE_SUFFIX))
+            dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
         }
     };
     if path.is_file() {
@@ -108,16 +146,35 @@ async fn run_against(
     label: &'static str,
     options: &Options,
 ) -> Result<Report, CompareError> {
-    let server = Server::start(binary, label).await?;
+    let server = Server::start(binary, label, |listen| {
+        let mut args = vec!["--listen".to_owned(), listen.to_owned()];
+        let mut shown = format!("{SERVER} --listen {listen}");
+        if label == "bare" {
+            args.push("--no-stack".into());
+            shown.push_str(" --no-stack");
+        }
+        (args, shown)
+    })
+    .await?;
+    let report = load(&server, label, options).await;
+    server.stop().await;
+    report
+}
+
+async fn load(
+    server: &Server,
+    label: &'static str,
+    options: &Options,
+) -> Result<Report, CompareError> {
     if !options.quiet {
         eprintln!("{label}: {} ({})", server.target.mcp, server.command);
     }
-    let report = run::run(options, &server.target, label).await;
-    server.stop().await;
-    report.map_err(|source| CompareError::Run { label, source })
+    run::run(options, &server.target, label)
+        .await
+        .map_err(|source| CompareError::Run { label, source })
 }
 
-/// A demo server child process, killed on drop.
+/// A server child process (the demo or the gateway), killed on drop.
 struct Server {
     child: Child,
     target: Target,
@@ -125,20 +182,19 @@ struct Server {
 }
 
 impl Server {
-    /// Starts the demo (`--no-stack` for `bare`) on a free port and waits
-    /// until it printed its address and `/healthz` answers.
-    async fn start(binary: &Path, label: &'static str) -> Result<Server, CompareError> {
+    /// Starts `binary` on a free port with the arguments (and the command
+    /// line to show) that `args` makes of the address, and waits until it
+    /// printed an MCP URL and `/healthz` answers.
+    async fn start(
+        binary: &Path,
+        label: &'static str,
+        args: impl FnOnce(&str) -> (Vec<String>, String),
+    ) -> Result<Server, CompareError> {
         let port = free_port().map_err(CompareError::Port)?;
         let listen = format!("127.0.0.1:{port}");
+        let (args, shown) = args(&listen);
         let mut command = Command::new(binary);
-        command.arg("--listen").arg(&listen);
-        if label == "bare" {
-            command.arg("--no-stack");
-        }
-        let shown = format!(
-            "{SERVER} --listen {listen}{}",
-            if label == "bare" { " --no-stack" } else { "" }
-        );
+        command.args(&args);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -281,7 +337,7 @@ mod tests {
 
     #[test]
     fn a_missing_server_says_how_to_build_it() {
-        let error = server_binary(Some(Path::new("/nonexistent/full_stack"))).err();
+        let error = example_binary(Some(Path::new("/nonexistent/full_stack")), SERVER).err();
         let text = error.map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("cargo build --release --examples"), "{text}");
         assert!(text.contains("/nonexistent/full_stack"), "{text}");

@@ -10,6 +10,7 @@
 //! cargo build --release --examples
 //! target/release/examples/loadtest --compare --mix 0:0:1 --tool echo --users 16 --duration 10
 //! target/release/examples/loadtest --compare --mix 0:1:0 --read-uri demo://slow/100 --users 16 --duration 10
+//! target/release/examples/loadtest --compare --gateway --mix 0:0:1 --tool echo --users 16 --duration 10
 //! ```
 //!
 //! `--help` lists every flag with its default.
@@ -95,13 +96,18 @@ async fn main() -> ExitCode {
 async fn execute(options: &cli::Options) -> Result<String, Error> {
     if options.compare {
         let (bare, stack) = compare::run(options).await?;
+        let sides = if options.gateway {
+            report::Sides::GATEWAY
+        } else {
+            report::Sides::STACK
+        };
         return Ok(if options.json {
             format!(
                 "{}\n",
-                serde_json::to_string_pretty(&report::compare_json(&bare, &stack))?
+                serde_json::to_string_pretty(&report::compare_json(sides, &bare, &stack))?
             )
         } else {
-            report::compare_table(&bare, &stack)
+            report::compare_table(sides, &bare, &stack)
         });
     }
     let target = Target::new(options.url.clone(), options.stats_url.clone());

@@ -337,13 +337,34 @@ fn counts_json(counts: &OpCounts, seconds: f64) -> Value {
     })
 }
 
-/// Bare and stacked runs side by side, with stack/bare ratios.
-pub(crate) fn compare_table(bare: &Report, stack: &Report) -> String {
+/// What two compared runs are: their labels and the title of the table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sides {
+    pub(crate) first: &'static str,
+    pub(crate) second: &'static str,
+    pub(crate) title: &'static str,
+}
+
+impl Sides {
+    /// `--compare`: the demo bare, then with the stack.
+    pub(crate) const STACK: Sides = Sides {
+        first: "bare",
+        second: "stack",
+        title: "mcp loadtest --compare: the demo bare and with the stack, one after the other",
+    };
+    /// `--compare --gateway`: the bare demo directly, then through the gateway.
+    pub(crate) const GATEWAY: Sides = Sides {
+        first: "direct",
+        second: "gateway",
+        title: "mcp loadtest --compare --gateway: the bare demo directly, then through the gateway",
+    };
+}
+
+/// Two runs side by side (bare and stacked, or direct and through the
+/// gateway), with second/first ratios.
+pub(crate) fn compare_table(sides: Sides, bare: &Report, stack: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "mcp loadtest --compare: the demo bare and with the stack, one after the other"
-    );
+    let _ = writeln!(out, "{}", sides.title);
     let _ = writeln!(out, "  {}", stack.describe());
     for op in Op::ALL {
         if stack.ops[op.index()].requests() + bare.ops[op.index()].requests() > 0 {
@@ -354,7 +375,10 @@ pub(crate) fn compare_table(bare: &Report, stack: &Report) -> String {
     let _ = writeln!(
         out,
         "{:<16} {:>12} {:>12} {:>11}",
-        "", "bare", "stack", "stack/bare"
+        "",
+        sides.first,
+        sides.second,
+        format!("{}/{}", sides.second, sides.first)
     );
     let (bare_total, stack_total) = (bare.total(), stack.total());
     let row = |out: &mut String, name: &str, bare: String, stack: String, ratio: Option<f64>| {
@@ -426,7 +450,7 @@ pub(crate) fn compare_table(bare: &Report, stack: &Report) -> String {
         percent(stack.cache_hit_rate),
         None,
     );
-    for (label, total) in [("bare", &bare_total), ("stack", &stack_total)] {
+    for (label, total) in [(sides.first, &bare_total), (sides.second, &stack_total)] {
         if !total.failures.is_empty() {
             let title = format!("\nfailures of {label} by reason:");
             write_failures(&mut out, &title, &total.failures);
@@ -436,13 +460,13 @@ pub(crate) fn compare_table(bare: &Report, stack: &Report) -> String {
 }
 
 /// Both runs and the ratios as one JSON object.
-pub(crate) fn compare_json(bare: &Report, stack: &Report) -> Value {
+pub(crate) fn compare_json(sides: Sides, bare: &Report, stack: &Report) -> Value {
     let (bare_total, stack_total) = (bare.total(), stack.total());
     let quantile =
         |counts: &OpCounts, q: f64| counts.latency.quantile(q).map(|micros| micros as f64);
     json!({
-        "bare": bare.to_json(),
-        "stack": stack.to_json(),
+        sides.first: bare.to_json(),
+        sides.second: stack.to_json(),
         "ratio": {
             "rps": ratio(stack.rps(), bare.rps()),
             "p50": quantile(&stack_total, 0.5).zip(quantile(&bare_total, 0.5)).and_then(|(s, b)| ratio(s, b)),
@@ -542,13 +566,25 @@ mod tests {
         let bare = report("bare", &[1_000; 100], 0);
         let mut stack = report("stack", &[2_000; 50], 0);
         stack.cache_hit_rate = Some(0.5);
-        let value = compare_json(&bare, &stack);
+        let value = compare_json(Sides::STACK, &bare, &stack);
         assert_eq!(value["ratio"]["rps"], 0.5);
         assert_eq!(value["ratio"]["p50"], 2.0);
-        let table = compare_table(&bare, &stack);
+        let table = compare_table(Sides::STACK, &bare, &stack);
         assert!(table.contains("0.50x"), "{table}");
         assert!(table.contains("50.0%"), "{table}");
         assert!(table.contains("n/a"), "{table}");
+    }
+
+    #[test]
+    fn a_gateway_comparison_is_labelled_direct_and_gateway() {
+        let direct = report("direct", &[1_000; 100], 0);
+        let through = report("gateway", &[1_250; 80], 0);
+        let value = compare_json(Sides::GATEWAY, &direct, &through);
+        assert_eq!(value["ratio"]["rps"], 0.8);
+        assert!(value["direct"].is_object() && value["gateway"].is_object());
+        let table = compare_table(Sides::GATEWAY, &direct, &through);
+        assert!(table.contains("gateway/direct"), "{table}");
+        assert!(table.contains("0.80x"), "{table}");
     }
 
     #[test]

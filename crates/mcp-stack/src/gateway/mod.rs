@@ -42,7 +42,8 @@
 //! Protocol versions: sessions at 2025-11-25, 2025-06-18, 2025-03-26 and
 //! 2024-11-05 (the client's choice when the upstream agrees; with one
 //! upstream, what it negotiates); requests of 2026-07-28 and later, which
-//! carry no session, are forwarded without one.
+//! carry no session, are forwarded without one, with the `Mcp-Method` and
+//! `Mcp-Name` headers of the request as forwarded.
 //!
 //! # Stdio
 //!

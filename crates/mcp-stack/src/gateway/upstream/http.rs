@@ -56,6 +56,11 @@ use crate::{
 pub(crate) const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 pub(crate) const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+/// The first protocol version without sessions, whose requests carry
+/// their method and name in headers too.
+const SESSIONLESS_VERSION: &str = "2026-07-28";
 const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
 /// How much of an answer a background task reads to put its connection
@@ -142,6 +147,7 @@ impl HttpLeg {
                 .and_then(|version| HeaderValue::try_from(version).ok()),
             purpose,
             starts_listener: request.method() == "notifications/initialized",
+            routing: Routing::of(&request),
         };
         let state = self.slot_state(&context);
         let needs_opening = purpose != Purpose::Initialize
@@ -222,6 +228,7 @@ impl HttpLeg {
             version: None,
             purpose: Purpose::Initialize,
             starts_listener: false,
+            routing: Routing::default(),
         };
         let outcome = Exchange::start(
             self.shared.clone(),
@@ -244,6 +251,7 @@ impl HttpLeg {
             version: None,
             purpose: Purpose::Notification,
             starts_listener: true,
+            routing: Routing::default(),
         };
         let state = self.slot_state(context);
         match Exchange::start(
@@ -542,6 +550,61 @@ pub(crate) struct Outgoing {
     version: Option<HeaderValue>,
     purpose: Purpose,
     starts_listener: bool,
+    routing: Routing,
+}
+
+/// The routing headers of a 2026-07-28 request: `Mcp-Method`, and
+/// `Mcp-Name` for a tool call, a prompt or a resource read. Upstreams of
+/// that version reject a request whose headers do not match its body, so
+/// they are made from the request as forwarded (a namespaced name is
+/// already unwrapped), never copied from the client's.
+#[derive(Clone, Default)]
+struct Routing {
+    method: Option<HeaderValue>,
+    name: Option<HeaderValue>,
+}
+
+impl Routing {
+    fn of(request: &JsonRpcRequest) -> Self {
+        if request
+            .protocol_version()
+            .is_none_or(|version| version < SESSIONLESS_VERSION)
+        {
+            return Self::default();
+        }
+        let name = match request.method() {
+            "tools/call" => request.tool_name(),
+            "prompts/get" => request.prompt_name(),
+            "resources/read" => request.resource_uri(),
+            _ => None,
+        };
+        Self {
+            method: HeaderValue::try_from(request.method()).ok(),
+            name: name.and_then(|name| HeaderValue::try_from(header_text(name)).ok()),
+        }
+    }
+
+    fn apply(&self, headers: &mut HeaderMap) {
+        if let Some(method) = &self.method {
+            headers.insert(MCP_METHOD, method.clone());
+        }
+        if let Some(name) = &self.name {
+            headers.insert(MCP_NAME, name.clone());
+        }
+    }
+}
+
+/// `value` as a header carries it: as it is when it is printable ASCII
+/// without edge spaces, else base64 between `=?base64?` and `?=`.
+fn header_text(value: &str) -> String {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    let printable = value.bytes().all(|byte| (0x20..=0x7e).contains(&byte));
+    let looks_encoded = value.starts_with("=?base64?") && value.ends_with("?=");
+    if printable && value.trim() == value && !looks_encoded {
+        value.to_owned()
+    } else {
+        format!("=?base64?{}?=", STANDARD.encode(value))
+    }
 }
 
 /// Why an exchange gave no answer.
@@ -710,7 +773,8 @@ impl Exchange {
             >= shared.options.max_connections)
             .then_some(McpError::Overloaded);
         let busy = Some(Busy(shared.clone()));
-        let request = shared.post(outgoing.body, &state, outgoing.version.as_ref(), &context);
+        let mut request = shared.post(outgoing.body, &state, outgoing.version.as_ref(), &context);
+        outgoing.routing.apply(request.headers_mut());
         let phase = match refused {
             Some(_) => Phase::Done,
             None => Phase::Waiting(shared.client.start(request)),
@@ -1039,5 +1103,22 @@ fn refusal(shared: &Shared, status: StatusCode, body: &[u8]) -> McpError {
         shared.unavailable(why)
     } else {
         RpcError::invalid_request(format!("upstream {}: {why}", shared.info.name)).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_a_header_cannot_carry_are_base64() {
+        assert_eq!(header_text("get-sum"), "get-sum");
+        assert_eq!(header_text("file:///a b.txt"), "file:///a b.txt");
+        assert_eq!(header_text("héllo"), "=?base64?aMOpbGxv?=");
+        assert_eq!(header_text(" edge"), "=?base64?IGVkZ2U=?=");
+        assert_eq!(
+            header_text("=?base64?eA==?="),
+            "=?base64?PT9iYXNlNjQ/ZUE9PT89?="
+        );
     }
 }

@@ -729,3 +729,48 @@ async fn a_killed_http_upstream_fails_fast_and_the_gateway_recovers_when_it_is_b
     })
     .await;
 }
+
+/// 2026-07-28 has no sessions: each request carries its envelope in
+/// `_meta` and its routing in headers (`Mcp-Method`, `Mcp-Name`), which a
+/// server of that version checks against the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_server_at_2026_07_28_answers_through_the_gateway_as_directly() {
+    let Some(installed) = peers::installed(Server::Python).await else {
+        return;
+    };
+    bounded("2026-07-28", Duration::from_secs(60), async {
+        let state = StateDir::new("modern");
+        let port = free_port();
+        let _process = installed.serve_http(port, &state).await;
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let gateway = gateway_support::gateway(&gateway_config(UpstreamConfig::http(&url))).await;
+        let direct = HttpSession::stateless(&url);
+        let through = HttpSession::stateless(&gateway.url);
+        for (method, params) in [
+            ("server/discover", json!({})),
+            ("tools/list", json!({})),
+            (
+                "tools/call",
+                json!({"name": "add", "arguments": {"a": 2, "b": 40}}),
+            ),
+            (
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "héllo"}}),
+            ),
+        ] {
+            let direct = direct.modern(method, params.clone()).await;
+            let through = through.modern(method, params).await;
+            assert!(
+                direct.response.get("result").is_some(),
+                "{method} directly: {:?}",
+                direct.response
+            );
+            let mut through = outcome(&through.response).clone();
+            let mut direct = outcome(&direct.response).clone();
+            strip_marker(&mut through);
+            strip_marker(&mut direct);
+            assert_eq!(through, direct, "{method}");
+        }
+    })
+    .await;
+}

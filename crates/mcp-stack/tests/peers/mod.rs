@@ -47,6 +47,8 @@ pub(crate) const EVERYTHING_VERSION: &str = "2026.8.31";
 pub(crate) const REQUIRE_PEERS_VAR: &str = "MCP_TEST_REQUIRE_PEERS";
 /// The protocol version every peer and the gateway speak with sessions.
 pub(crate) const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The sessionless protocol version the Python SDK also speaks.
+pub(crate) const MODERN_VERSION: &str = "2026-07-28";
 
 /// An installed peer, for starting it.
 #[derive(Debug)]
@@ -554,6 +556,57 @@ impl HttpSession {
         );
         session.listen().await;
         (session, result)
+    }
+
+    /// A client of `url` without a session, for 2026-07-28 requests.
+    pub(crate) fn stateless(url: &str) -> Self {
+        Self {
+            http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            url: url.to_owned(),
+            session: None,
+            next_id: Arc::new(AtomicU64::new(1)),
+            pushed: Arc::default(),
+            listener: Arc::default(),
+        }
+    }
+
+    /// A 2026-07-28 request: the envelope in its `_meta`, the routing
+    /// headers (`Mcp-Method`, `Mcp-Name`) a client of that version sends.
+    pub(crate) async fn modern(&self, method: &str, mut params: Value) -> Exchange {
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "mcp-stack-peer-test", "version": "1"},
+        });
+        let name = match method {
+            "tools/call" | "prompts/get" => params["name"].as_str(),
+            "resources/read" => params["uri"].as_str(),
+            _ => None,
+        }
+        .map(ToOwned::to_owned);
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let mut request = self.build(Method::POST, Bytes::from(message.to_string()));
+        let headers = request.headers_mut();
+        headers.insert(
+            "mcp-protocol-version",
+            HeaderValue::from_static(MODERN_VERSION),
+        );
+        headers.insert(
+            "mcp-method",
+            HeaderValue::try_from(method).expect("a method"),
+        );
+        if let Some(name) = name {
+            headers.insert(
+                "mcp-name",
+                HeaderValue::try_from(name).expect("an ASCII name"),
+            );
+        }
+        let response = tokio::time::timeout(Duration::from_secs(30), self.http.request(request))
+            .await
+            .expect("an HTTP answer within 30 s")
+            .expect("an HTTP answer");
+        self.read(response, &json!(id), None).await
     }
 
     /// Opens the GET stream and reads it in the background.

@@ -626,6 +626,49 @@ async fn calls_fail_fast_until_the_breaker_opens(through: &HttpSession) -> (Dura
     panic!("the breaker did not open after 20 failures");
 }
 
+/// A 30 s call, once the upstream runs it.
+async fn call_in_flight(
+    through: &HttpSession,
+    state: &StateDir,
+) -> tokio::task::JoinHandle<Exchange> {
+    let (call, _) = through.start(
+        "tools/call",
+        json!({"name": "slow", "arguments": {"tag": "in flight", "seconds": 30}}),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || state
+            .lines("started")
+            .contains(&"in flight".to_owned()))
+        .await,
+        "the slow call started"
+    );
+    call
+}
+
+/// The call in flight when its upstream died fails at once, saying so;
+/// returns how long after the kill.
+async fn in_flight_fails(call: tokio::task::JoinHandle<Exchange>, killed: Instant) -> Duration {
+    let answer = tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .expect("the call in flight ends within 5 s of the kill")
+        .unwrap();
+    let took = killed.elapsed();
+    let result = &answer.response["result"];
+    assert_eq!(result["isError"], true, "{:?}", answer.response);
+    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("upstream peer") && text.contains("unavailable"),
+        "{text}"
+    );
+    assert!(
+        took < Duration::from_millis(500),
+        "the call in flight failed {} ms after the kill: {text}",
+        took.as_millis()
+    );
+    eprintln!("in flight: {text}");
+    took
+}
+
 /// Calls every 50 ms until one succeeds; returns when.
 async fn recovered(through: &HttpSession, within: Duration) -> Instant {
     let deadline = Instant::now() + within;
@@ -666,8 +709,10 @@ async fn a_killed_stdio_child_fails_fast_and_the_gateway_restarts_it() {
         let pid = state.pid().expect("the child wrote its pid");
         assert_eq!(health(&gateway).await["pid"], pid);
 
+        let in_flight = call_in_flight(&through, &state).await;
         peers::kill_pid(pid);
         let killed = Instant::now();
+        let in_flight = in_flight_fails(in_flight, killed).await;
         let (slowest, failures) = calls_fail_fast_until_the_breaker_opens(&through).await;
         let opened = killed.elapsed();
         assert_eq!(health(&gateway).await["breaker"], "open");
@@ -677,6 +722,10 @@ async fn a_killed_stdio_child_fails_fast_and_the_gateway_restarts_it() {
         assert_eq!(health["restarts"], 1, "{health}");
         assert_ne!(health["pid"], pid, "a new child");
         assert_eq!(state.pid(), health["pid"].as_u64().map(|pid| pid as u32));
+        eprintln!(
+            "stdio: the call in flight failed {} ms after the kill",
+            in_flight.as_millis()
+        );
         eprintln!(
             "stdio: {failures} failed calls (slowest {} ms), breaker open {} ms after the kill, \
              recovered {} ms after the kill",
@@ -707,8 +756,10 @@ async fn a_killed_http_upstream_fails_fast_and_the_gateway_recovers_when_it_is_b
             answer.response
         );
 
+        let in_flight = call_in_flight(&through, &state).await;
         process.kill().await;
         let killed = Instant::now();
+        let in_flight = in_flight_fails(in_flight, killed).await;
         let (slowest, failures) = calls_fail_fast_until_the_breaker_opens(&through).await;
         let opened = killed.elapsed();
         assert_eq!(health(&gateway).await["breaker"], "open");
@@ -717,6 +768,10 @@ async fn a_killed_http_upstream_fails_fast_and_the_gateway_recovers_when_it_is_b
         let _process = installed.serve_http(port, &state).await;
         let listening = restarted.elapsed();
         let back = recovered(&through, Duration::from_secs(20)).await;
+        eprintln!(
+            "http: the call in flight failed {} ms after the kill",
+            in_flight.as_millis()
+        );
         eprintln!(
             "http: {failures} failed calls (slowest {} ms), breaker open {} ms after the kill; \
              the new process listened after {} ms, the gateway served again {} ms after the \

@@ -829,3 +829,133 @@ async fn python_sdk_server_at_2026_07_28_answers_through_the_gateway_as_directly
     })
     .await;
 }
+
+/// Both peers behind one gateway, over stdio: their tools listed under
+/// `NAME__`, each with its own schema; calls, progress, cancellation and a
+/// list change reach the upstream the name says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_peers_behind_one_gateway_are_namespaced() {
+    let (Some(python), Some(everything)) = (
+        peers::installed(Server::Python).await,
+        peers::installed(Server::Everything).await,
+    ) else {
+        return;
+    };
+    bounded("namespaced", Duration::from_secs(90), async {
+        let mut upstreams = Vec::new();
+        let mut directs = Vec::new();
+        let mut states = Vec::new();
+        for (name, installed) in [("ev", everything), ("py", python)] {
+            let direct_state = StateDir::new(&format!("namespaced-{name}-direct"));
+            let (program, args, env) = installed.command(Transport::Stdio, 0, &direct_state);
+            let (direct, _) = StdioClient::start(&program, &args, &env).await;
+            directs.push((name, Peer::Stdio(direct)));
+            let state = StateDir::new(&format!("namespaced-{name}"));
+            let (program, args, env) = installed.command(Transport::Stdio, 0, &state);
+            let mut upstream = UpstreamConfig::stdio(program, args);
+            upstream.env = env.into_iter().collect();
+            upstreams.push((name, upstream));
+            states.push((direct_state, state));
+        }
+        let mut config = gateway_config(UpstreamConfig::default());
+        config.upstreams.clear();
+        for (name, upstream) in upstreams {
+            config.upstreams.insert(name.to_owned(), upstream);
+        }
+        let gateway = gateway_support::gateway(&config).await;
+        let (through, init) = HttpSession::open(&gateway.url).await;
+        assert_eq!(init["serverInfo"]["name"], "mcp-stack-gateway");
+        let through = Peer::Http(through);
+
+        let merged = list_all(&through, "tools/list", "tools").await;
+        let mut expected = Vec::new();
+        for (name, direct) in &directs {
+            for mut tool in list_all(direct, "tools/list", "tools").await {
+                let own = tool["name"].as_str().unwrap().to_owned();
+                tool["name"] = json!(format!("{name}__{own}"));
+                expected.push(tool);
+            }
+        }
+        let mut merged_names = names(&merged);
+        let mut expected_names = names(&expected);
+        merged_names.sort();
+        expected_names.sort();
+        assert_eq!(merged_names, expected_names);
+        for tool in &expected {
+            let listed = merged
+                .iter()
+                .find(|listed| listed["name"] == tool["name"])
+                .unwrap();
+            assert_eq!(
+                &normalized_list_item(listed),
+                &normalized_list_item(tool),
+                "{}",
+                tool["name"]
+            );
+        }
+
+        for (call, expected) in [
+            (
+                json!({"name": "py__add", "arguments": {"a": 2, "b": 40}}),
+                json!("42"),
+            ),
+            (
+                json!({"name": "ev__get-sum", "arguments": {"a": 2, "b": 40}}),
+                json!("The sum of 2 and 40 is 42."),
+            ),
+        ] {
+            let answer = through.request("tools/call", call.clone()).await;
+            assert_eq!(
+                answer.response["result"]["content"][0]["text"], expected,
+                "{call}: {:?}",
+                answer.response
+            );
+        }
+
+        let progress = through
+            .request(
+                "tools/call",
+                json!({
+                    "name": "ev__trigger-long-running-operation",
+                    "arguments": {"duration": 0.3, "steps": 3},
+                    "_meta": {"progressToken": "merged-progress"},
+                }),
+            )
+            .await;
+        let steps: Vec<&Value> = progress.progress();
+        assert_eq!(steps.len(), 3, "{:?}", progress.before);
+        assert!(
+            steps
+                .iter()
+                .all(|step| step["params"]["progressToken"] == "merged-progress")
+        );
+
+        let grown = through
+            .request(
+                "tools/call",
+                json!({"name": "py__grow", "arguments": {"name": "sprout"}}),
+            )
+            .await;
+        assert_eq!(
+            grown.response["result"]["content"][0]["text"],
+            "added sprout"
+        );
+        let mut listed = Vec::new();
+        for _ in 0..100 {
+            listed = names(&list_all(&through, "tools/list", "tools").await);
+            if listed.iter().any(|name| name == "py__sprout") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(listed.iter().any(|name| name == "py__sprout"), "{listed:?}");
+    })
+    .await;
+}
+
+/// A listed tool with the gateway's cache marker removed.
+fn normalized_list_item(tool: &Value) -> Value {
+    let mut tool = tool.clone();
+    strip_marker(&mut tool);
+    tool
+}

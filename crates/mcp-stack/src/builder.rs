@@ -666,18 +666,48 @@ pub fn prometheus_exporter() -> Option<mcp_metrics::PrometheusExporter> {
         .clone()
 }
 
-/// `url` without its password, for logs.
+/// `url` without its password, for logs: the credentials before the host
+/// (up to the last `@`, since a password may hold one) and the `pass` or
+/// `password` query parameters (`redis+unix:///run/redis.sock?pass=...`).
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.split_once('@') {
+    let (before_query, query) = match rest.find(['?', '#']) {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let address = match before_query.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
+            format!("{user}:***@{host}")
         }
-        None => url.to_owned(),
-    }
+        None => before_query.to_owned(),
+    };
+    format!("{scheme}://{address}{}", redact_query(query))
+}
+
+/// `?a=1&pass=x#f` with the values of `pass` and `password` hidden.
+fn redact_query(query: &str) -> String {
+    let Some(parameters) = query.strip_prefix('?') else {
+        return query.to_owned();
+    };
+    let (parameters, fragment) = match parameters.split_once('#') {
+        Some((parameters, fragment)) => (parameters, format!("#{fragment}")),
+        None => (parameters, String::new()),
+    };
+    let parameters: Vec<String> = parameters
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some((name, _))
+                if name.eq_ignore_ascii_case("pass") || name.eq_ignore_ascii_case("password") =>
+            {
+                format!("{name}=***")
+            }
+            _ => parameter.to_owned(),
+        })
+        .collect();
+    format!("?{}{fragment}", parameters.join("&"))
 }
 
 #[cfg(test)]
@@ -696,5 +726,22 @@ mod tests {
         );
         assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
         assert_eq!(redact("not a url"), "not a url");
+        assert_eq!(
+            redact("redis://:p@ss@cache:6379/"),
+            "redis://:***@cache:6379/",
+            "a password holding an @"
+        );
+        assert_eq!(
+            redact("redis+unix:///run/redis.sock?db=1&pass=hunter2"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
+        assert_eq!(
+            redact("redis://cache/?password=hunter2#x"),
+            "redis://cache/?password=***#x"
+        );
+        assert_eq!(
+            redact("redis://:hunter2@cache/0?protocol=resp3"),
+            "redis://:***@cache/0?protocol=resp3"
+        );
     }
 }

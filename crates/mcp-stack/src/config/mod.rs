@@ -69,8 +69,8 @@ pub struct StackConfig {
     pub http: HttpConfig,
 }
 
-/// `[redis]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[redis]`. Its `Debug` hides the URL's password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://host:port/db`. Never logged with its password.
@@ -81,6 +81,17 @@ pub struct RedisConfig {
     pub response_timeout: TimeSpan,
     /// How long connecting may take. Default 1 s.
     pub connection_timeout: TimeSpan,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &crate::redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("response_timeout", &self.response_timeout)
+            .field("connection_timeout", &self.connection_timeout)
+            .finish()
+    }
 }
 
 impl Default for RedisConfig {

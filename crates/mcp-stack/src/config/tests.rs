@@ -183,3 +183,14 @@ fn a_configuration_builds_its_stack_and_refuses_what_cannot_work() {
             .contains("p95")
     );
 }
+
+#[test]
+fn a_redis_configuration_prints_without_its_password() {
+    let config = RedisConfig {
+        url: "redis://:hunter2@cache:6379/".into(),
+        ..RedisConfig::default()
+    };
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("redis://:***@cache:6379/"), "{printed}");
+}

@@ -36,6 +36,26 @@ impl Upstream {
         self.service.clone().oneshot(request).await
     }
 
+    /// A tool call through the stack. A rejection becomes the tool result
+    /// the edge would make of it, naming this upstream when its message
+    /// does not (a breaker's, a limit's, a deadline's), so a client of
+    /// several upstreams reads which one failed.
+    async fn call_tool(&self, request: JsonRpcRequest) -> Result<JsonRpcResponse, McpError> {
+        match self.call(request).await {
+            Err(error) if error.is_rejection() => {
+                let message = error.to_string();
+                let named = format!("upstream {}", self.name);
+                let message = if message.contains(&named) {
+                    message
+                } else {
+                    format!("{message} ({named})")
+                };
+                Ok(JsonRpcResponse::tool_error(&message))
+            }
+            outcome => outcome,
+        }
+    }
+
     /// Past the stack: notifications, which no layer limits or caches.
     async fn send(&self, request: JsonRpcRequest) -> Result<JsonRpcResponse, McpError> {
         self.leg.clone().oneshot(request).await
@@ -187,6 +207,7 @@ impl Core {
                 .ok_or_else(|| McpError::unavailable("no upstream"))?;
             return match request.method() {
                 "subscriptions/listen" => upstream.send(request).await,
+                "tools/call" => upstream.call_tool(request).await,
                 _ => upstream.call(request).await,
             };
         }
@@ -199,7 +220,11 @@ impl Core {
             let name = namespace::unwrap_params(target, &mut params)?;
             let upstream = self.upstream(&name)?;
             let request = request.with_params(Some(to_raw(&Value::Object(params))?))?;
-            let answer = upstream.call(request).await?;
+            let answer = if method == "tools/call" {
+                upstream.call_tool(request).await?
+            } else {
+                upstream.call(request).await?
+            };
             if method == "tools/call" && !answer.result().get().contains("\"resource") {
                 return Ok(answer);
             }

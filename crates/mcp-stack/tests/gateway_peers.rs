@@ -327,6 +327,12 @@ async fn same_as_direct(setup: &Setup) {
         );
     }
 
+    eprintln!(
+        "{:?}/{:?}: calling {:?}",
+        setup.server,
+        setup.transport,
+        names(&direct_tools)
+    );
     for tool in names(&direct_tools) {
         let (params, compare) = call_for(setup.server, &tool);
         let direct = setup.direct.request("tools/call", params.clone()).await;

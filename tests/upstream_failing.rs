@@ -17,13 +17,7 @@
 
 mod harness;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use harness::{Load, Node, NodeOptions, Plan, Record, Request, Summary, report, round, serial};
 use rmcp::model::{ClientConfig, ProtocolVersion};
@@ -41,12 +35,25 @@ const MAX_OPEN: Duration = Duration::from_secs(4);
 /// `a_sessions_hung_calls_do_not_hold_up_its_next_call`).
 const CLIENTS: u64 = 8;
 
-/// While `failing`: three calls in four fail at once, one hangs for 5 s;
-/// afterwards every call answers. Every client gets its share of each.
-fn plan(failing: Arc<AtomicBool>) -> Plan {
-    Arc::new(move |_, n| {
-        let failing = failing.load(Ordering::Acquire);
-        match (failing, (n / CLIENTS) % 4) {
+/// Requests a second, on the open loop's fixed timetable.
+const RATE: f64 = 100.0;
+/// The backend fails from 2 s into the load to 8 s.
+const FAILED_AT: Duration = Duration::from_secs(2);
+const RECOVERED_AT: Duration = Duration::from_secs(8);
+
+/// Whether the `n`th request is due while the backend fails: the open loop
+/// sends it at `n / RATE` seconds, so the plan knows without a clock.
+fn due_while_failing(n: u64) -> bool {
+    let due = Duration::from_secs_f64(n as f64 / RATE);
+    due >= FAILED_AT && due < RECOVERED_AT
+}
+
+/// While the backend fails, three calls in four fail at once and one hangs
+/// for 5 s; before and after, every call answers. Every client gets its
+/// share of each.
+fn plan() -> Plan {
+    Arc::new(
+        move |_, n| match (due_while_failing(n), (n / CLIENTS) % 4) {
             (true, 0) => Request::Call {
                 tool: "slow".into(),
                 arguments: json!({ "ms": 5000 }),
@@ -55,8 +62,8 @@ fn plan(failing: Arc<AtomicBool>) -> Plan {
             (false, 0) => Request::slow(1, n),
             (true, _) => flaky(1.0),
             (false, _) => flaky(0.0),
-        }
-    })
+        },
+    )
 }
 
 fn flaky(fail_rate: f64) -> Request {
@@ -100,18 +107,9 @@ async fn a_failing_upstream_opens_the_gateways_breaker_which_closes_after_recove
                 .await,
         ));
     }
-    let failing = Arc::new(AtomicBool::new(false));
-    let load = Load::open(clients, 100.0, 400, plan(failing.clone()));
-
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    // Each request is planned at its due time or a little after: what is
-    // due before `failed_at` (or after `recovered_at`) asks the healthy
-    // backend.
-    failing.store(true, Ordering::Release);
-    let failed_at = load.now();
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let recovered_at = load.now();
-    failing.store(false, Ordering::Release);
+    let load = Load::open(clients, RATE, 400, plan());
+    let (failed_at, recovered_at) = (FAILED_AT, RECOVERED_AT);
+    tokio::time::sleep(RECOVERED_AT).await;
 
     // The gauge goes back to closed (0) by itself.
     let closed = harness::until(MAX_OPEN * 3, || async {

@@ -129,6 +129,7 @@ fn install(server: Server) -> Result<Installed, String> {
 fn install_python(root: &Path) -> Result<PathBuf, String> {
     let dir = root.join(format!("python-mcp-{PYTHON_MCP_VERSION}"));
     let python = dir.join("venv/bin/python");
+    let _lock = InstallLock::take(&dir)?;
     if dir.join("installed").exists() {
         return Ok(python);
     }
@@ -176,6 +177,7 @@ fn install_everything(root: &Path) -> Result<(PathBuf, PathBuf), String> {
         .find(|path| path.exists())
         .ok_or_else(|| "server-everything's SDK is not where npm puts it".to_owned())
     };
+    let _lock = InstallLock::take(&dir)?;
     if dir.join("installed").exists() {
         return Ok((entry, sdk_protocol(&modules)?));
     }
@@ -210,6 +212,55 @@ fn install_everything(root: &Path) -> Result<(PathBuf, PathBuf), String> {
     let protocol = sdk_protocol(&modules)?;
     std::fs::write(dir.join("installed"), EVERYTHING_VERSION).map_err(|error| error.to_string())?;
     Ok((entry, protocol))
+}
+
+/// `DIR.lock` beside an install dir, held while installing, so test
+/// binaries started at once do not install into each other's dir. The lock
+/// of a holder that died is taken over.
+struct InstallLock(PathBuf);
+
+impl InstallLock {
+    fn take(dir: &Path) -> Result<Self, String> {
+        let path = dir.with_extension("lock");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    use std::io::Write as _;
+                    let _ = write!(file, "{}", std::process::id());
+                    return Ok(Self(path));
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|text| text.trim().parse::<u32>().ok());
+                    let gone = holder.is_some_and(|pid| {
+                        Path::new("/proc/self").exists()
+                            && !Path::new(&format!("/proc/{pid}")).exists()
+                    });
+                    if gone {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!("{} is held for over 300 s", path.display()));
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(error) => return Err(format!("{}: {error}", path.display())),
+            }
+        }
+    }
+}
+
+impl Drop for InstallLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Runs `command` to its end within `timeout`, its output appended to

@@ -426,6 +426,7 @@ async fn cancellation_reaches_the_upstream(setup: &Setup) {
             assert_eq!(first.unwrap()["method"], "notifications/progress");
         }
     }
+    let cancelled = Instant::now();
     setup
         .through
         .notify(
@@ -451,6 +452,12 @@ async fn cancellation_reaches_the_upstream(setup: &Setup) {
         eventually(Duration::from_secs(10), seen).await,
         "the upstream saw the cancellation: {:?}",
         setup.upstream_state.lines("cancelled")
+    );
+    eprintln!(
+        "{:?}/{:?}: the upstream saw the cancellation {} ms after the client sent it",
+        setup.server,
+        setup.transport,
+        cancelled.elapsed().as_millis()
     );
     let answer = tokio::time::timeout(Duration::from_secs(10), call)
         .await

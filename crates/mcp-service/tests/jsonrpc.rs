@@ -126,6 +126,29 @@ fn oversized_input_is_refused_before_it_costs_memory() {
 }
 
 #[test]
+fn errors_never_quote_a_long_string_back() {
+    // serde quotes an unexpected string whole, escaped: DEL, one byte,
+    // becomes `\u{7f}`, six. A message of one long string, or a `_meta`
+    // that is one, came back as an error several times the request.
+    let del = "\u{7f}".repeat(1 << 20);
+    let top = serde_json::to_string(&del).unwrap();
+    let meta = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"a","_meta":{top}}}}}"#
+    );
+    for (message, code) in [(top, -32600), (meta, -32602)] {
+        let error =
+            JsonRpcRequest::decode(message.as_bytes(), &DecodeLimits::default()).unwrap_err();
+        assert_eq!(error.error.code, code, "{:.200}", error.error.message);
+        assert!(
+            error.error.message.len() < 200,
+            "{} bytes: {:.200}",
+            error.error.message.len(),
+            error.error.message
+        );
+    }
+}
+
+#[test]
 fn deep_nesting_never_overflows_the_stack() {
     // Params are skipped, not parsed, at decode: the depth costs nothing there.
     // Hashing parses them, refuses the depth, and so never shares the request.

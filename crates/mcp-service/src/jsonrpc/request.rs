@@ -9,7 +9,7 @@ use std::{
 
 use serde::{
     Deserialize, Deserializer, Serialize,
-    de::{self, IgnoredAny, MapAccess, Visitor},
+    de::{self, IgnoredAny, MapAccess, Unexpected, Visitor},
 };
 use serde_json::{error::Category, value::RawValue};
 use tokio_util::sync::CancellationToken;
@@ -389,8 +389,24 @@ struct FieldsWire {
     cursor: Option<String>,
     input_responses: Option<IgnoredAny>,
     request_state: Option<IgnoredAny>,
-    #[serde(rename = "_meta")]
+    #[serde(rename = "_meta", default, deserialize_with = "meta_wire")]
     meta: Option<MetaWire>,
+}
+
+/// `_meta`, an object; anything else is refused without quoting it (serde
+/// would quote a string whole, escaped, several times its size).
+fn meta_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<MetaWire>, D::Error> {
+    let raw = <&RawValue>::deserialize(deserializer)?;
+    match raw.get() {
+        "null" => Ok(None),
+        text if text.starts_with('{') => serde_json::from_str(text)
+            .map(Some)
+            .map_err(de::Error::custom),
+        _ => Err(de::Error::invalid_type(
+            Unexpected::Other("not an object"),
+            &"an object",
+        )),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -488,7 +504,9 @@ fn is_valid_id(text: &str) -> bool {
 
 impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(EnvelopeVisitor)
+        // `any`, not `map`: serde_json answers a `map` that is not one
+        // with the whole value quoted, never asking the visitor.
+        deserializer.deserialize_any(EnvelopeVisitor)
     }
 }
 
@@ -529,6 +547,12 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC request object (batches are not supported)")
+    }
+
+    // serde's default quotes an unexpected string whole, escaped: a message
+    // that was one long string would come back several times its size.
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Envelope<'de>, E> {
+        Err(E::invalid_type(Unexpected::Other("a string"), &self))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {

@@ -169,3 +169,80 @@ async fn ten_times_capacity_is_shed_at_once_and_throughput_comes_back() {
         per_second(&after, 4.0)
     );
 }
+
+/// One principal sending ten times its rate limit is refused with the time
+/// to retry, while another principal on the same node is not touched, and
+/// the noisy one gets its full rate back once it calms down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_principal_over_its_rate_is_refused_without_touching_the_others() {
+    const LIMIT: f64 = 20.0;
+    const SECONDS: f64 = 5.0;
+    let _serial = serial().await;
+    let node = Node::start(
+        NodeOptions::new()
+            .set("RATE_LIMITS__0__REQUESTS", LIMIT)
+            .set("RATE_LIMITS__0__PERIOD", "\"1s\"")
+            .set("RATE_LIMITS__0__KEY", "\"principal\""),
+    )
+    .await;
+    let mut noisy = Vec::new();
+    for _ in 0..4 {
+        noisy.push(Arc::new(node.client(Some("noisy")).await));
+    }
+    let polite = vec![Arc::new(node.client(Some("polite")).await)];
+    let echo: Plan = Arc::new(|client, n| Request::echo(&format!("{client}-{n}")));
+
+    let storm = Load::open(noisy.clone(), LIMIT * 10.0, 2000, echo.clone());
+    let calm = Load::open(polite, LIMIT / 4.0, 100, echo.clone());
+    tokio::time::sleep(Duration::from_secs_f64(SECONDS)).await;
+    let (storm, calm) = (storm.stop().await, calm.stop().await);
+    // A second's quiet refills the bucket; then the limit's own rate.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = Load::open(noisy, LIMIT / 2.0, 100, echo);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = after.stop().await;
+
+    let admitted = storm.iter().filter(|r| r.outcome.is_ok()).count();
+    let limited: Vec<&Record> = storm
+        .iter()
+        .filter(|r| {
+            r.outcome
+                .as_ref()
+                .is_err_and(|error| error.starts_with("rate limit exceeded; retry after"))
+        })
+        .collect();
+    let storm_summary = Summary::of(&storm);
+    let limited_summary = Summary::of(limited.iter().copied());
+    let (calm, after) = (Summary::of(&calm), Summary::of(&after));
+    // A full bucket (one second's worth), then the rate.
+    let ceiling = LIMIT * (SECONDS + 1.0) * 1.1;
+    report(
+        "overload: one principal at 10x its rate limit",
+        json!({
+            "limit_per_s": LIMIT, "offered_per_s": LIMIT * 10.0, "seconds": SECONDS,
+            "storm": storm_summary.to_json(),
+            "admitted": admitted, "ceiling": ceiling,
+            "rate_limited": limited_summary.to_json(),
+            "other_principal": calm.to_json(),
+            "after": after.to_json(),
+        }),
+    );
+    assert_eq!(
+        admitted + limited.len(),
+        storm.len(),
+        "every rejection says when to retry: {:?}",
+        storm_summary.failures
+    );
+    assert!((admitted as f64) <= ceiling, "{admitted} admitted");
+    assert!(
+        (admitted as f64) >= LIMIT * SECONDS * 0.8,
+        "only {admitted} admitted"
+    );
+    assert!(
+        limited_summary.p50_ms < 100.0,
+        "refusals are immediate: {limited_summary:?}"
+    );
+    assert_eq!(calm.failed, 0, "the other principal: {:?}", calm.failures);
+    assert!(calm.sent as f64 >= LIMIT / 4.0 * SECONDS * 0.8, "{calm:?}");
+    assert_eq!(after.failed, 0, "back to its rate: {:?}", after.failures);
+}

@@ -24,6 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::gateway_support::events;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -684,19 +685,15 @@ impl HttpSession {
                 let Ok(data) = frame.into_data() else {
                     continue;
                 };
-                pending.push_str(&String::from_utf8_lossy(&data).replace("\r\n", "\n"));
-                while let Some(end) = pending.find("\n\n") {
-                    let event: String = pending.drain(..end + 2).collect();
-                    for message in events(&event) {
-                        if message.get("method").is_some() && message.get("id").is_some() {
-                            let _ = session.post(&answer_for(&message)).await;
-                        }
-                        session
-                            .pushed
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .push(message);
+                for message in complete_events(&mut pending, &data) {
+                    if message.get("method").is_some() && message.get("id").is_some() {
+                        let _ = session.post(&answer_for(&message)).await;
                     }
+                    session
+                        .pushed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(message);
                 }
             }
         });
@@ -809,49 +806,40 @@ impl HttpSession {
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            // Events may end lines with CRLF (sse-starlette does).
-            pending.push_str(&String::from_utf8_lossy(&data).replace("\r\n", "\n"));
-            while let Some(end) = pending.find("\n\n") {
-                let event: String = pending.drain(..end + 2).collect();
-                for message in events(&event) {
-                    if let Some(sink) = sink {
-                        let _ = sink.send(message.clone());
-                    }
-                    if message.get("method").is_some() && message.get("id").is_some() {
-                        let answer = answer_for(&message);
-                        let reply = self.post(&answer).await;
-                        assert_eq!(
-                            reply.status(),
-                            StatusCode::ACCEPTED,
-                            "an answer to {message}"
-                        );
-                        exchange.before.push(message);
-                    } else if message.get("id") == Some(id) && message.get("method").is_none() {
-                        exchange.response = message;
-                        return exchange;
-                    } else {
-                        exchange.before.push(message);
-                    }
+            for message in complete_events(&mut pending, &data) {
+                if let Some(sink) = sink {
+                    let _ = sink.send(message.clone());
+                }
+                if message.get("method").is_some() && message.get("id").is_some() {
+                    let answer = answer_for(&message);
+                    let reply = self.post(&answer).await;
+                    assert_eq!(
+                        reply.status(),
+                        StatusCode::ACCEPTED,
+                        "an answer to {message}"
+                    );
+                    exchange.before.push(message);
+                } else if message.get("id") == Some(id) && message.get("method").is_none() {
+                    exchange.response = message;
+                    return exchange;
+                } else {
+                    exchange.before.push(message);
                 }
             }
         }
     }
 }
 
-/// The JSON messages of SSE text.
-pub(crate) fn events(text: &str) -> Vec<Value> {
-    text.split("\n\n")
-        .filter_map(|event| {
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(|data| data.strip_prefix(' ').unwrap_or(data))
-                .collect();
-            (!data.is_empty())
-                .then(|| serde_json::from_str(&data.join("\n")).ok())
-                .flatten()
-        })
-        .collect()
+/// The messages of the events `data` completes, the rest kept in
+/// `pending`. Events may end their lines with CRLF (sse-starlette does).
+fn complete_events(pending: &mut String, data: &[u8]) -> Vec<Value> {
+    pending.push_str(&String::from_utf8_lossy(data).replace("\r\n", "\n"));
+    let mut messages = Vec::new();
+    while let Some(end) = pending.find("\n\n") {
+        let event: String = pending.drain(..end + 2).collect();
+        messages.extend(events(&event));
+    }
+    messages
 }
 
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;

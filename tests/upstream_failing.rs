@@ -262,3 +262,88 @@ async fn a_sessions_hung_calls_do_not_hold_up_its_next_call() {
         "the call waited {took:?} behind the session's hung calls"
     );
 }
+
+/// The upstream process dies and a new one starts on its address: calls
+/// fail fast while it is gone, and once it is back the gateway opens new
+/// upstream sessions for its clients by itself and the breaker closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upstream_killed_and_restarted_is_used_again_by_itself() {
+    const DOWN: Duration = Duration::from_secs(4);
+    let _serial = serial().await;
+    let bare = || NodeOptions::new().args(["--no-stack"]);
+    let upstream = Node::start(bare()).await;
+    let address = upstream.address.clone();
+    let gateway = Node::gateway(
+        &address,
+        NodeOptions::new()
+            .set("TIMEOUT__DEFAULT", "\"1s\"")
+            .set("BREAKER__OPEN_DURATION", "\"1s\"")
+            .set("BREAKER__MAX_OPEN_DURATION", "\"4s\""),
+    )
+    .await;
+    let mut clients = Vec::new();
+    for n in 0..4 {
+        clients.push(Arc::new(
+            gateway
+                .client_at(Some(&format!("user-{n}")), SESSION_VERSION)
+                .await,
+        ));
+    }
+    let echo: Plan = Arc::new(|client, n| Request::echo(&format!("{client}-{n}")));
+    let load = Load::open(clients, 50.0, 400, echo);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = load.now();
+    upstream.kill().await;
+    tokio::time::sleep(DOWN).await;
+    let _upstream = Node::start_at(address, bare()).await;
+    let back_at = load.now();
+    let closed = harness::until(MAX_OPEN * 3, || async {
+        gateway
+            .metrics()
+            .await
+            .sum("mcp_breaker_state", &[("breaker", "demo")])
+            == 0.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let records = load.stop().await;
+
+    // Answered before the kill: a call sent as it happens may fail.
+    let before = Summary::of(records.iter().filter(|r| r.due + r.latency < killed_at));
+    let down = Summary::of(
+        records
+            .iter()
+            .filter(|r| r.due >= killed_at && r.due < back_at),
+    );
+    let after: Vec<&Record> = records.iter().filter(|r| r.due >= back_at).collect();
+    let back_in = after
+        .iter()
+        .filter(|r| r.outcome.is_err())
+        .map(|r| r.due + r.latency)
+        .max()
+        .map_or(Duration::ZERO, |end| end.saturating_sub(back_at));
+    let settled = Summary::of(after.iter().copied().filter(|r| r.due >= back_at + back_in));
+    report(
+        "upstream killed and restarted behind the gateway",
+        json!({
+            "load": Summary::of(&records).to_json(),
+            "before": before.to_json(),
+            "down": down.to_json(),
+            "down_ms": DOWN.as_millis(),
+            "recovered_ms": round(back_in.as_secs_f64() * 1000.0),
+            "after_recovery": settled.to_json(),
+        }),
+    );
+    assert_eq!(before.failed, 0, "{:?}", before.failures);
+    assert!(
+        down.max_ms < TIMEOUT.as_secs_f64() * 1000.0 * 2.5,
+        "no call waits on the dead upstream past the deadline: {down:?}"
+    );
+    assert!(closed.is_some(), "the breaker closed by itself");
+    assert!(
+        back_in < MAX_OPEN * 2,
+        "used again {back_in:?} after restart"
+    );
+    assert!(settled.sent > 50, "{settled:?}");
+    assert_eq!(settled.failed, 0, "{:?}", settled.failures);
+}

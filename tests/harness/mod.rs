@@ -147,7 +147,11 @@ pub struct Node {
 impl Node {
     /// A demo node (the `full_stack` example).
     pub async fn start(options: NodeOptions) -> Self {
-        let address = format!("127.0.0.1:{}", free_port());
+        Self::start_at(format!("127.0.0.1:{}", free_port()), options).await
+    }
+
+    /// A demo node on `address` (a killed node's, to restart it).
+    pub async fn start_at(address: String, options: NodeOptions) -> Self {
         let mut command = Command::new(example_binary("full_stack"));
         command.args(["--listen", &address]);
         if options.admin {

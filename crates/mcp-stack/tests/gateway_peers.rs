@@ -901,8 +901,8 @@ async fn both_peers_behind_one_gateway_are_namespaced() {
                 .find(|listed| listed["name"] == tool["name"])
                 .unwrap();
             assert_eq!(
-                &normalized_list_item(listed),
-                &normalized_list_item(tool),
+                &without_marker(listed),
+                &without_marker(tool),
                 "{}",
                 tool["name"]
             );
@@ -967,9 +967,89 @@ async fn both_peers_behind_one_gateway_are_namespaced() {
     .await;
 }
 
-/// A listed tool with the gateway's cache marker removed.
-fn normalized_list_item(tool: &Value) -> Value {
-    let mut tool = tool.clone();
-    strip_marker(&mut tool);
-    tool
+/// `value` without the gateway's cache marker.
+fn without_marker(value: &Value) -> Value {
+    let mut value = value.clone();
+    strip_marker(&mut value);
+    value
+}
+
+/// Clients of older versions: each peer negotiates the client's version
+/// through the gateway as directly, and answers the same at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_protocol_versions_are_negotiated_as_directly() {
+    let (Some(python), Some(everything)) = (
+        peers::installed(Server::Python).await,
+        peers::installed(Server::Everything).await,
+    ) else {
+        return;
+    };
+    bounded("older versions", Duration::from_secs(90), async {
+        let sum = |server| match server {
+            Server::Python => json!({"name": "add", "arguments": {"a": 2, "b": 40}}),
+            Server::Everything => json!({"name": "get-sum", "arguments": {"a": 2, "b": 40}}),
+        };
+        for (installed, transport) in [
+            (python, Transport::Http),
+            (everything, Transport::Http),
+            (python, Transport::Stdio),
+        ] {
+            let server = installed.server;
+            let state = StateDir::new("versions");
+            let port = free_port();
+            let (upstream, _process) = match transport {
+                Transport::Http => {
+                    let process = installed.serve_http(port, &state).await;
+                    let url = format!("http://127.0.0.1:{port}/mcp");
+                    (UpstreamConfig::http(url), Some(process))
+                }
+                Transport::Stdio => {
+                    let (program, args, env) = installed.command(Transport::Stdio, 0, &state);
+                    let mut upstream = UpstreamConfig::stdio(program, args);
+                    upstream.env = env.into_iter().collect();
+                    (upstream, None)
+                }
+            };
+            let direct_url = upstream.url.clone();
+            let gateway = gateway_support::gateway(&gateway_config(upstream)).await;
+            for version in ["2025-06-18", "2025-03-26", "2024-11-05"] {
+                let (direct, direct_init) = match &direct_url {
+                    Some(url) => {
+                        let (session, init) = HttpSession::open_at(url, version).await;
+                        (Peer::Http(session), init)
+                    }
+                    None => {
+                        let (program, args, env) = installed.command(Transport::Stdio, 0, &state);
+                        let (client, init) =
+                            StdioClient::start_at(&program, &args, &env, version).await;
+                        (Peer::Stdio(client), init)
+                    }
+                };
+                let (through, through_init) = HttpSession::open_at(&gateway.url, version).await;
+                let through = Peer::Http(through);
+                let what = format!("{server:?}/{transport:?} at {version}");
+                assert_eq!(
+                    through_init["protocolVersion"], direct_init["protocolVersion"],
+                    "{what}"
+                );
+                assert_eq!(direct_init["protocolVersion"], version, "{what}");
+                let direct_tools = list_all(&direct, "tools/list", "tools").await;
+                let through_tools = list_all(&through, "tools/list", "tools").await;
+                assert_eq!(
+                    through_tools.iter().map(without_marker).collect::<Vec<_>>(),
+                    direct_tools.iter().map(without_marker).collect::<Vec<_>>(),
+                    "{what}"
+                );
+                let direct = direct.request("tools/call", sum(server)).await;
+                let through = through.request("tools/call", sum(server)).await;
+                assert!(direct.response.get("result").is_some(), "{what}");
+                assert_eq!(
+                    without_marker(outcome(&through.response)),
+                    without_marker(outcome(&direct.response)),
+                    "{what}"
+                );
+            }
+        }
+    })
+    .await;
 }

@@ -476,9 +476,9 @@ pub(crate) fn free_port() -> u16 {
 /// The client capabilities every test client declares: those the gateway
 /// declares to its stdio children, so direct and gateway sessions see the
 /// same conditional tools.
-pub(crate) fn initialize_params() -> Value {
+pub(crate) fn initialize_params(version: &str) -> Value {
     json!({
-        "protocolVersion": PROTOCOL_VERSION,
+        "protocolVersion": version,
         "capabilities": { "roots": { "listChanged": true }, "sampling": {}, "elicitation": {} },
         "clientInfo": { "name": "mcp-stack-peer-test", "version": "1" },
     })
@@ -565,6 +565,8 @@ pub(crate) struct HttpSession {
     http: Client<HttpConnector, Full<Bytes>>,
     pub(crate) url: String,
     pub(crate) session: Option<HeaderValue>,
+    /// The `MCP-Protocol-Version` it sends: the negotiated one.
+    version: HeaderValue,
     next_id: Arc<AtomicU64>,
     pub(crate) pushed: Arc<Mutex<Vec<Value>>>,
     listener: Arc<Mutex<Option<AbortOnDrop>>>,
@@ -583,24 +585,26 @@ impl HttpSession {
     /// `initialize` and `notifications/initialized` at `url`; returns the
     /// session and the `initialize` result.
     pub(crate) async fn open(url: &str) -> (Self, Value) {
-        let mut session = Self {
-            http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-            url: url.to_owned(),
-            session: None,
-            next_id: Arc::new(AtomicU64::new(1)),
-            pushed: Arc::default(),
-            listener: Arc::default(),
-        };
-        let message = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize_params()});
+        Self::open_at(url, PROTOCOL_VERSION).await
+    }
+
+    /// As [`open`](Self::open), asking for protocol `version`.
+    pub(crate) async fn open_at(url: &str, version: &str) -> (Self, Value) {
+        let mut session = Self::stateless(url);
+        session.version = HeaderValue::try_from(version).expect("a version");
+        let message = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize_params(version)});
         let response = session.post(&message).await;
         assert_eq!(response.status(), StatusCode::OK, "initialize at {url}");
         session.session = response.headers().get("mcp-session-id").cloned();
         assert!(session.session.is_some(), "{url} opened a session");
         let exchange = session.read(response, &json!(0), None).await;
+        let result = exchange.response["result"].clone();
+        if let Some(negotiated) = result["protocolVersion"].as_str() {
+            session.version = HeaderValue::try_from(negotiated).expect("a version");
+        }
         session
             .notify("notifications/initialized", Value::Null)
             .await;
-        let result = exchange.response["result"].clone();
         assert!(
             result.is_object(),
             "initialize at {url}: {:?}",
@@ -616,6 +620,7 @@ impl HttpSession {
             http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
             url: url.to_owned(),
             session: None,
+            version: HeaderValue::from_static(PROTOCOL_VERSION),
             next_id: Arc::new(AtomicU64::new(1)),
             pushed: Arc::default(),
             listener: Arc::default(),
@@ -710,10 +715,7 @@ impl HttpSession {
             "accept",
             HeaderValue::from_static("application/json, text/event-stream"),
         );
-        headers.insert(
-            "mcp-protocol-version",
-            HeaderValue::from_static(PROTOCOL_VERSION),
-        );
+        headers.insert("mcp-protocol-version", self.version.clone());
         if let Some(session) = &self.session {
             headers.insert("mcp-session-id", session.clone());
         }
@@ -863,6 +865,16 @@ impl StdioClient {
         args: &[String],
         env: &[(String, String)],
     ) -> (Self, Value) {
+        Self::start_at(program, args, env, PROTOCOL_VERSION).await
+    }
+
+    /// As [`start`](Self::start), asking for protocol `version`.
+    pub(crate) async fn start_at(
+        program: &str,
+        args: &[String],
+        env: &[(String, String)],
+        version: &str,
+    ) -> (Self, Value) {
         let mut command = Command::new(program);
         command
             .args(args)
@@ -928,7 +940,9 @@ impl StdioClient {
             notes,
             next_id: AtomicU64::new(1),
         };
-        let init = client.send(0, "initialize", initialize_params()).await;
+        let init = client
+            .send(0, "initialize", initialize_params(version))
+            .await;
         client
             .notify("notifications/initialized", Value::Null)
             .await;

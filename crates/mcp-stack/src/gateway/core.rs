@@ -81,6 +81,16 @@ pub(crate) fn negotiate(asked: Option<&str>) -> &'static str {
         .unwrap_or(SESSION_VERSIONS[0])
 }
 
+/// `initialize` with `params.protocolVersion` set to `version`.
+fn offer_version(request: JsonRpcRequest, version: &str) -> Result<JsonRpcRequest, McpError> {
+    let mut params = match request.params_as::<Value>()? {
+        Value::Object(params) => params,
+        _ => return Err(RpcError::invalid_params("initialize params must be an object").into()),
+    };
+    params.insert("protocolVersion".into(), Value::from(version));
+    Ok(request.with_params(Some(to_raw(&Value::Object(params))?))?)
+}
+
 fn to_raw(value: &Value) -> Result<Box<RawValue>, McpError> {
     serde_json::value::to_raw_value(value)
         .map_err(|error| RpcError::internal(error.to_string()).into())
@@ -139,6 +149,13 @@ impl Core {
         let id = new_session_id()
             .ok_or_else(|| McpError::unavailable("no randomness for a session id"))?;
         let version = negotiate(asked.as_deref());
+        if asked.as_deref() != Some(version) {
+            // A version the gateway's sessions do not speak (2026-07-28 and
+            // later carry no session; or one it does not know): offer the
+            // upstream the negotiated one, as the header says, so the two
+            // agree and the client sees what it gets.
+            request = offer_version(request, version)?;
+        }
         let session = Arc::new(ClientSession::new(
             id,
             version.into(),

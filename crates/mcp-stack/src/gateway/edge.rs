@@ -47,6 +47,11 @@ use crate::{
 /// Messages the upstream may send before its response that wait for the
 /// client to read them at most; more are dropped.
 const RELAY_CAPACITY: usize = 64;
+/// How long a request's answer may keep its response headers waiting:
+/// past this, the answer becomes an event stream whose headers go out at
+/// once. Clients hold a request open until its headers come, and some
+/// (rmcp's) take no new request while several are held open.
+const STREAM_AFTER: Duration = Duration::from_millis(100);
 /// A comment on an idle session stream this often keeps proxies from
 /// closing it.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -284,7 +289,8 @@ fn encode_reply(
 }
 
 /// Waits for the reply: plain JSON when nothing came before it; an event
-/// stream as soon as the upstream sends something first.
+/// stream as soon as the upstream sends something first, or once the reply
+/// has taken [`STREAM_AFTER`].
 async fn respond(
     mut call: Call,
     mut relayed: mpsc::Receiver<Bytes>,
@@ -293,7 +299,7 @@ async fn respond(
 ) -> Response {
     let first = tokio::select! {
         biased;
-        Some(message) = relayed.recv() => message,
+        Some(message) = relayed.recv() => event(&message),
         reply = &mut call => {
             let early: Vec<Bytes> = std::iter::from_fn(|| relayed.try_recv().ok()).collect();
             return match reply {
@@ -309,9 +315,11 @@ async fn respond(
                 }
             };
         }
+        // A comment, so that the headers leave with a first frame.
+        () = tokio::time::sleep(STREAM_AFTER) => Bytes::from_static(b": waiting\n\n"),
     };
     let body = Streamed {
-        queue: VecDeque::from([event(&first)]),
+        queue: VecDeque::from([first]),
         relayed,
         call: Some(call),
         id,

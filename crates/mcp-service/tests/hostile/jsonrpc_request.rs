@@ -57,9 +57,13 @@ fn accepted(bytes: &[u8], request: &JsonRpcRequest, limits: &DecodeLimits) {
         assert!(params.get().starts_with('{'), "params {}", params.get());
     }
     if let Some(id) = request.id() {
-        let id: serde_json::Value =
-            serde_json::from_str(id.get()).unwrap_or(serde_json::Value::Null);
-        assert!(id.is_string() || id.is_i64() || id.is_u64(), "id {id}");
+        // A string, or a number written as an integer (`-0` is one, which
+        // serde_json reads as a float to keep its sign).
+        let text = id.get();
+        let value: serde_json::Value =
+            serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+        let integer = value.is_number() && !text.contains(['.', 'e', 'E']);
+        assert!(value.is_string() || integer, "id {text}");
     }
 
     let unlimited = DecodeLimits {

@@ -81,6 +81,19 @@ pub(crate) fn negotiate(asked: Option<&str>) -> &'static str {
         .unwrap_or(SESSION_VERSIONS[0])
 }
 
+/// The `protocolVersion` an `initialize` asks for, when it names one.
+pub(crate) fn asked_version(request: &JsonRpcRequest) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Asked {
+        #[serde(rename = "protocolVersion")]
+        protocol_version: Option<String>,
+    }
+    request
+        .params_as::<Asked>()
+        .ok()
+        .and_then(|asked| asked.protocol_version)
+}
+
 /// `initialize` with `params.protocolVersion` set to `version`.
 fn offer_version(request: JsonRpcRequest, version: &str) -> Result<JsonRpcRequest, McpError> {
     let mut params = match request.params_as::<Value>()? {
@@ -137,15 +150,7 @@ impl Core {
         mut request: JsonRpcRequest,
         authorization: Option<HeaderValue>,
     ) -> Result<(Arc<ClientSession>, JsonRpcResponse), McpError> {
-        #[derive(serde::Deserialize)]
-        struct Asked {
-            #[serde(rename = "protocolVersion")]
-            protocol_version: Option<String>,
-        }
-        let asked = request
-            .params_as::<Asked>()
-            .ok()
-            .and_then(|asked| asked.protocol_version);
+        let asked = asked_version(&request);
         let id = new_session_id()
             .ok_or_else(|| McpError::unavailable("no randomness for a session id"))?;
         let version = negotiate(asked.as_deref());

@@ -517,19 +517,7 @@ pub(crate) fn side_routes(core: Arc<Core>) -> Router {
                     .upstreams
                     .iter()
                     .find_map(|upstream| upstream.stack.exporter().cloned());
-                async move {
-                    match exporter {
-                        Some(exporter) => (
-                            [(
-                                header::CONTENT_TYPE,
-                                mcp_metrics::PrometheusExporter::CONTENT_TYPE,
-                            )],
-                            exporter.render(),
-                        )
-                            .into_response(),
-                        None => plain(StatusCode::NOT_FOUND, "no Prometheus exporter installed\n"),
-                    }
-                }
+                async move { crate::serve::prometheus_response(exporter.as_ref()) }
             }),
         )
         .route(

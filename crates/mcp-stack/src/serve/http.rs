@@ -37,6 +37,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{StackLayer, config::HttpConfig};
 
+/// `/metrics`: the exporter's text, or 404 when none is installed.
+pub(crate) fn prometheus_response(exporter: Option<&mcp_metrics::PrometheusExporter>) -> Response {
+    match exporter {
+        Some(exporter) => (
+            [(
+                header::CONTENT_TYPE,
+                mcp_metrics::PrometheusExporter::CONTENT_TYPE,
+            )],
+            exporter.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no Prometheus exporter installed\n").into_response(),
+    }
+}
+
 /// Serves an rmcp handler (a stack's [`wrap`](StackLayer::wrap), or any
 /// other) over Streamable HTTP:
 ///
@@ -138,20 +153,7 @@ where
                 "/metrics",
                 get(move || {
                     let exporter = stack.as_ref().and_then(|stack| stack.exporter().cloned());
-                    async move {
-                        match exporter {
-                            Some(exporter) => (
-                                [(
-                                    header::CONTENT_TYPE,
-                                    mcp_metrics::PrometheusExporter::CONTENT_TYPE,
-                                )],
-                                exporter.render(),
-                            )
-                                .into_response(),
-                            None => (StatusCode::NOT_FOUND, "no Prometheus exporter installed\n")
-                                .into_response(),
-                        }
-                    }
+                    async move { prometheus_response(exporter.as_ref()) }
                 }),
             )
             .route(

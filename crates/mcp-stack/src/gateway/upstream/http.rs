@@ -428,22 +428,10 @@ impl HttpLeg {
             session_id,
             ..SlotState::default()
         };
-        let shared = self.shared.clone();
-        let request = shared.post(Bytes::from(message), &state, None, &CallContext::default());
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        runtime.spawn(async move {
-            if let Ok(Ok(response)) =
-                tokio::time::timeout(DRAIN_TIME, shared.client.start(request)).await
-            {
-                let _ = tokio::time::timeout(
-                    DRAIN_TIME,
-                    read_prefix(response.into_body(), MAX_DRAIN_BYTES),
-                )
-                .await;
-            }
-        });
+        let request = self
+            .shared
+            .post(Bytes::from(message), &state, None, &CallContext::default());
+        self.send_in_background(request);
     }
 
     /// Ends an upstream session with `DELETE`, in the background.
@@ -460,6 +448,13 @@ impl HttpLeg {
                 .headers_mut()
                 .insert(PROTOCOL_VERSION, version.clone());
         }
+        self.send_in_background(request);
+    }
+
+    /// Sends `request` on the pool from a task of its own and reads a
+    /// bounded part of the answer, so the connection is used again;
+    /// nothing waits for it.
+    fn send_in_background(&self, request: Request<Full<Bytes>>) {
         let shared = self.shared.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;

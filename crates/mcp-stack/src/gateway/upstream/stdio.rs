@@ -359,15 +359,7 @@ fn initialize_result(
 ) -> Result<JsonRpcResponse, McpError> {
     let mut result: Value = serde_json::from_str(init.get())
         .map_err(|error| McpError::from(RpcError::internal(error.to_string())))?;
-    #[derive(serde::Deserialize)]
-    struct Asked {
-        #[serde(rename = "protocolVersion")]
-        protocol_version: Option<String>,
-    }
-    let asked = request
-        .params_as::<Asked>()
-        .ok()
-        .and_then(|asked| asked.protocol_version);
+    let asked = crate::gateway::core::asked_version(request);
     if let Some(version) =
         asked.filter(|version| crate::gateway::SESSION_VERSIONS.contains(&version.as_str()))
     {

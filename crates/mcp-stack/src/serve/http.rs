@@ -136,10 +136,13 @@ where
         let in_flight = drain.in_flight.clone();
         let mut mcp = Router::new()
             .fallback_service(mcp)
-            .layer(middleware::from_fn(unreadable_as_json_rpc))
+            // One middleware, not two: each costs a boxed future and a
+            // clone of the service below it on every request.
             .layer(middleware::from_fn(move |request: Request, next: Next| {
                 let in_flight = in_flight.clone();
-                count_in_flight(in_flight, request, next)
+                async move {
+                    unreadable_as_json_rpc(count_in_flight(in_flight, request, next).await).await
+                }
             }));
         if self.config.compression {
             mcp = mcp.layer(mcp_stream::http::json_compression());
@@ -320,8 +323,7 @@ const UNREADABLE: &[u8] = b"fail to deserialize request body ";
 /// UTF-8, nested past the parser's depth, or not a message) with 415 and
 /// plain text; clients expect 400 with the JSON-RPC error: -32700 when the
 /// body is not JSON, -32600 when it is JSON but not a request.
-async fn unreadable_as_json_rpc(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+async fn unreadable_as_json_rpc(response: Response) -> Response {
     if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
         return response;
     }

@@ -37,10 +37,14 @@ pin_project! {
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(call) = this.in_flight.take() {
+            // A finished call took its record and closed its span.
+            let call = this.in_flight.take();
+            if call.is_some() || !this.span.is_disabled() {
                 let ending = Ending::dropped();
                 span::record_ending(this.span, &ending, Some(&McpError::Cancelled));
-                call.target.end(call.slot.into(), call.started, &ending, None);
+                if let Some(call) = call {
+                    call.target.end(call.slot.into(), call.started, &ending, None);
+                }
             }
         }
     }
@@ -49,10 +53,15 @@ pin_project! {
 impl<F> ResponseFuture<F> {
     /// The inner call, recorded nowhere.
     pub(crate) fn passthrough(inner: F) -> Self {
+        Self::traced(inner, Span::none())
+    }
+
+    /// The inner call inside its span, with no metrics recorded.
+    pub(crate) fn traced(inner: F, span: Span) -> Self {
         Self {
             inner,
             in_flight: None,
-            span: Span::none(),
+            span,
         }
     }
 
@@ -83,15 +92,21 @@ where
             let _entered = this.span.enter();
             ready!(this.inner.poll(cx)).map_err(Into::into)
         };
-        if let Some(call) = this.in_flight.take() {
+        let call = this.in_flight.take();
+        if call.is_some() || !this.span.is_disabled() {
             let ending = Ending::of(&result);
             span::record_ending(this.span, &ending, result.as_ref().err());
-            let bytes = match &result {
-                Ok(response) if call.target.records_sizes() => Some(response.weight()),
-                _ => None,
-            };
-            call.target
-                .end(call.slot.into(), call.started, &ending, bytes);
+            // The request is over: its span closes now, not when the
+            // future is dropped.
+            *this.span = Span::none();
+            if let Some(call) = call {
+                let bytes = match &result {
+                    Ok(response) if call.target.records_sizes() => Some(response.weight()),
+                    _ => None,
+                };
+                call.target
+                    .end(call.slot.into(), call.started, &ending, bytes);
+            }
         }
         Poll::Ready(result)
     }

@@ -80,6 +80,7 @@ impl MetricsLayer {
             transport: None,
             upstream: None,
             refresh: Duration::from_secs(60),
+            always_record: false,
         }
     }
 
@@ -99,6 +100,7 @@ impl MetricsLayer {
             .map_or_else(Clock::new, |stats| stats.clock().clone());
         let common = Arc::new(Common {
             clock,
+            always_record: builder.always_record || builder.stats.is_some(),
             stats: builder.stats,
             sizes: builder.sizes,
             transport: builder.transport,
@@ -150,6 +152,7 @@ pub struct MetricsBuilder {
     transport: Option<SharedString>,
     upstream: Option<SharedString>,
     refresh: Duration,
+    always_record: bool,
 }
 
 impl MetricsBuilder {
@@ -237,6 +240,19 @@ impl MetricsBuilder {
     #[must_use]
     pub fn handle_refresh(mut self, refresh: Duration) -> Self {
         self.refresh = refresh;
+        self
+    }
+
+    /// Records into the `metrics` recorder even when none seems installed.
+    ///
+    /// With no recorder installed (and no [`stats`](Self::stats)) the layer
+    /// measures nothing and costs a branch or two; it tells by the
+    /// recorder's size, since the `metrics` facade's no-op recorder is a
+    /// unit struct. A recorder of your own with no fields, keeping its state
+    /// in statics, needs this. Default off.
+    #[must_use]
+    pub fn always_record(mut self, always: bool) -> Self {
+        self.always_record = always;
         self
     }
 

@@ -105,6 +105,7 @@ pub mod names;
 mod outcome;
 #[cfg(feature = "prometheus")]
 mod prometheus;
+mod recorder;
 mod series;
 mod service;
 mod span;

@@ -18,6 +18,9 @@ use crate::{
 /// What every target of a layer shares.
 pub(crate) struct Common {
     pub(crate) clock: Clock,
+    /// Whether requests are measured whatever recorder is installed: there
+    /// is a `Stats` to feed, or the builder said so.
+    pub(crate) always_record: bool,
     pub(crate) stats: Option<Stats>,
     pub(crate) sizes: bool,
     pub(crate) transport: Option<SharedString>,

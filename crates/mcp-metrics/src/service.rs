@@ -11,7 +11,7 @@ use tower_service::Service;
 use super::{ResponseFuture, layer::Shared};
 use crate::{
     labels::{LabelSet, version_slot},
-    span,
+    recorder, span,
 };
 
 /// A service whose requests are measured; see
@@ -95,23 +95,36 @@ where
         if !self.shared.enabled {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
+        let span = span::open(&request);
+        let recording = self.shared.common.always_record || recorder::installed();
+        if !recording && span.is_disabled() {
+            // Nothing would keep what is measured: not even the clock is read.
+            return ResponseFuture::passthrough(self.inner.call(request));
+        }
         let started = self.shared.common.clock.nanos();
         self.refresh(started);
-        let target = self.labels.target_of(&request).clone();
-        let slot = version_slot(request.protocol_version());
-        let transport = self.shared.common.transport.as_deref();
-        let span = span::request_span(&request, &self.labels, transport);
-        if target.records_sizes()
-            && let Some(bytes) = content_length(&request)
-        {
-            target.request_size(slot.into(), bytes);
+        if !span.is_disabled() {
+            let transport = self.shared.common.transport.as_deref();
+            span::describe(&span, &request, &self.labels, transport);
         }
-        target.begin();
+        let slot = version_slot(request.protocol_version());
+        let target = recording.then(|| self.labels.target_of(&request).clone());
+        if let Some(target) = &target {
+            if target.records_sizes()
+                && let Some(bytes) = content_length(&request)
+            {
+                target.request_size(slot.into(), bytes);
+            }
+            target.begin();
+        }
         let inner = {
             let _entered = span.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(inner, target, slot, started, span)
+        match target {
+            Some(target) => ResponseFuture::new(inner, target, slot, started, span),
+            None => ResponseFuture::traced(inner, span),
+        }
     }
 }
 

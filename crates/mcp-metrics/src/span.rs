@@ -17,14 +17,11 @@ use crate::{
     outcome::{Ending, ErrorKey},
 };
 
-/// The span of `request`; disabled (and free) when nothing listens.
+/// The span of `request`, not yet described; disabled (and free) when
+/// nothing listens.
 #[inline]
-pub(crate) fn request_span<R: McpRequest>(
-    request: &R,
-    labels: &LabelSet,
-    transport: Option<&str>,
-) -> Span {
-    let span = tracing::info_span!(
+pub(crate) fn open<R: McpRequest>(request: &R) -> Span {
+    tracing::info_span!(
         target: "mcp_metrics",
         "mcp.request",
         otel.name = Empty,
@@ -42,15 +39,17 @@ pub(crate) fn request_span<R: McpRequest>(
         rpc.response.status_code = Empty,
         traceparent = Empty,
         tracestate = Empty,
-    );
-    if !span.is_disabled() {
-        describe(&span, request, labels, transport);
-    }
-    span
+    )
 }
 
+/// Records the request's attributes on its enabled `span`.
 #[cold]
-fn describe<R: McpRequest>(span: &Span, request: &R, labels: &LabelSet, transport: Option<&str>) {
+pub(crate) fn describe<R: McpRequest>(
+    span: &Span,
+    request: &R,
+    labels: &LabelSet,
+    transport: Option<&str>,
+) {
     let method = request.method();
     // Only a registered name makes a span name: a client's made-up names
     // would make a new span name each.

@@ -472,3 +472,95 @@ fn handles_are_taken_once_per_series_and_again_after_the_refresh() {
         "the same series before and after"
     );
 }
+
+#[test]
+fn a_recorder_installed_after_calls_were_made_gets_the_next_call() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let layer = MetricsLayer::builder().tools(["search"]).build().unwrap();
+    let mut service = layer.layer(service_fn(|_request: JsonRpcRequest| async { ok() }));
+    // No recorder yet: the layer measures nothing and keeps no handle.
+    runtime.block_on(async {
+        for _ in 0..10 {
+            service
+                .ready()
+                .await
+                .unwrap()
+                .call(call("search"))
+                .await
+                .unwrap();
+        }
+    });
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            service
+                .ready()
+                .await
+                .unwrap()
+                .call(call("search"))
+                .await
+                .unwrap();
+        });
+    });
+    let series = snapshot(&snapshotter);
+    let duration = find(
+        &series,
+        names::SERVER_OPERATION_DURATION,
+        &[
+            (names::METHOD_NAME, "tools/call"),
+            (names::TOOL_NAME, "search"),
+            (names::OPERATION_NAME, names::OPERATION_EXECUTE_TOOL),
+        ],
+    )
+    .expect("the call made under the recorder has its series");
+    assert_eq!(duration.samples().len(), 1, "the first recorded call");
+}
+
+/// A recorder with no fields: all it keeps is in a static.
+struct Stateless;
+
+static STATELESS_HISTOGRAMS: AtomicUsize = AtomicUsize::new(0);
+
+impl Recorder for Stateless {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::noop()
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        STATELESS_HISTOGRAMS.fetch_add(1, SeqCst);
+        Histogram::noop()
+    }
+}
+
+#[test]
+fn a_recorder_without_fields_is_taken_for_none_unless_always_record() {
+    let calls = |always: bool| {
+        run(&Stateless, || async {
+            let layer = MetricsLayer::builder()
+                .always_record(always)
+                .build()
+                .unwrap();
+            let mut service = layer.layer(service_fn(|_request: JsonRpcRequest| async { ok() }));
+            service
+                .ready()
+                .await
+                .unwrap()
+                .call(call("search"))
+                .await
+                .unwrap();
+        });
+        STATELESS_HISTOGRAMS.swap(0, SeqCst)
+    };
+    assert_eq!(calls(false), 0, "looks like the no-op recorder");
+    assert_eq!(calls(true), 1, "asked to record anyway");
+}

@@ -50,6 +50,10 @@ COMPARE:
                          build it with `cargo build --release --examples`]
     --gateway            with --compare: load the bare demo directly, then through the
                          `gateway` example (next to the demo binary) in front of it
+    --rounds N           with --compare: load each side N times for --duration, in
+                         turns (ABBA), both servers up throughout, so the machine's
+                         drift falls on both; prints each round's ratio and their
+                         median                          [default: 3]
 
     -h, --help           this text
 
@@ -110,6 +114,8 @@ pub(crate) struct Options {
     pub(crate) gateway: bool,
     /// Demo server binary for `--compare`.
     pub(crate) server_bin: Option<PathBuf>,
+    /// `--compare`: runs of each side, in turns.
+    pub(crate) rounds: usize,
 }
 
 impl Default for Options {
@@ -134,6 +140,7 @@ impl Default for Options {
             compare: false,
             gateway: false,
             server_bin: None,
+            rounds: 3,
         }
     }
 }
@@ -262,6 +269,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, U
     let mut explicit_url = false;
     let mut explicit_think = false;
     let mut explicit_outstanding = false;
+    let mut explicit_rounds = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -361,6 +369,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, U
                 }
             }
             Flag::ServerBin => options.server_bin = Some(PathBuf::from(value)),
+            Flag::Rounds => {
+                options.rounds = count(&value, 1, 100).map_err(invalid)?;
+                explicit_rounds = true;
+            }
             Flag::Help | Flag::Json | Flag::Quiet | Flag::Compare | Flag::Gateway => {}
         }
     }
@@ -370,6 +382,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, U
                 "`--url` and `--stats-url` do not go with `--compare`, which starts its own servers",
             ));
         }
+    } else if explicit_rounds {
+        return Err(UsageError::Conflict(
+            "`--rounds` only applies to `--compare`",
+        ));
     } else if options.server_bin.is_some() {
         return Err(UsageError::Conflict(
             "`--server-bin` only applies to `--compare`",
@@ -414,11 +430,12 @@ enum Flag {
     Compare,
     Gateway,
     ServerBin,
+    Rounds,
     Help,
 }
 
 impl Flag {
-    const ALL: [Flag; 20] = [
+    const ALL: [Flag; 21] = [
         Flag::Url,
         Flag::StatsUrl,
         Flag::AuthPrefix,
@@ -438,6 +455,7 @@ impl Flag {
         Flag::Compare,
         Flag::Gateway,
         Flag::ServerBin,
+        Flag::Rounds,
         Flag::Help,
     ];
 
@@ -462,6 +480,7 @@ impl Flag {
             Flag::Compare => "--compare",
             Flag::Gateway => "--gateway",
             Flag::ServerBin => "--server-bin",
+            Flag::Rounds => "--rounds",
             Flag::Help => "--help",
         }
     }
@@ -625,6 +644,17 @@ mod tests {
             Err(UsageError::Conflict(_))
         ));
         assert!(matches!(run(&["--gateway"]), Err(UsageError::Conflict(_))));
+        assert!(matches!(
+            run(&["--rounds", "2"]),
+            Err(UsageError::Conflict(_))
+        ));
+        assert!(matches!(
+            run(&["--compare", "--rounds", "0"]),
+            Err(UsageError::Invalid {
+                flag: "--rounds",
+                ..
+            })
+        ));
         assert!(matches!(
             run(&["--rate", "0"]),
             Err(UsageError::Invalid { flag: "--rate", .. })

@@ -1,7 +1,7 @@
-//! `--compare`: runs the demo server bare and with the stack, one after
-//! the other on free loopback ports, and loads each the same way. With
-//! `--gateway`, the bare demo is loaded directly, then through the
-//! `gateway` example in front of it.
+//! `--compare`: starts the demo server bare and with the stack on free
+//! loopback ports and loads each the same way, in turns. With `--gateway`,
+//! the bare demo is loaded directly and through the `gateway` example in
+//! front of it.
 
 use std::{
     collections::VecDeque,
@@ -22,7 +22,7 @@ use tokio::{
 use crate::{
     cli::Options,
     client,
-    report::Report,
+    report::{Comparison, Report},
     run::{self, RunError, Target},
 };
 
@@ -81,20 +81,24 @@ pub(crate) enum CompareError {
     },
 }
 
-/// Loads the bare demo, then the stacked one; returns (bare, stack).
-pub(crate) async fn run(options: &Options) -> Result<(Report, Report), CompareError> {
+/// Starts the bare demo and the stacked one (or, with `--gateway`, the
+/// bare demo and the gateway in front of it) and loads them in turns.
+pub(crate) async fn run(options: &Options) -> Result<Comparison, CompareError> {
     let binary = example_binary(options.server_bin.as_deref(), SERVER)?;
     if options.gateway {
         return run_gateway(&binary, options).await;
     }
-    let bare = run_against(&binary, "bare", options).await?;
-    let stack = run_against(&binary, "stack", options).await?;
-    Ok((bare, stack))
+    let bare = start_demo(&binary, "bare").await?;
+    let stack = start_demo(&binary, "stack").await?;
+    let comparison = rounds(options, [(&bare, "bare"), (&stack, "stack")]).await;
+    bare.stop().await;
+    stack.stop().await;
+    comparison
 }
 
-/// Loads the bare demo directly, then through the gateway in front of it;
-/// returns (direct, gateway). The demo runs through both.
-async fn run_gateway(server: &Path, options: &Options) -> Result<(Report, Report), CompareError> {
+/// The bare demo loaded directly and through the gateway in front of it.
+/// The demo serves both; the gateway side's CPU time is the gateway's own.
+async fn run_gateway(server: &Path, options: &Options) -> Result<Comparison, CompareError> {
     let gateway = example_binary(
         Some(&server.with_file_name(format!("{GATEWAY}{}", std::env::consts::EXE_SUFFIX))),
         GATEWAY,
@@ -106,7 +110,6 @@ async fn run_gateway(server: &Path, options: &Options) -> Result<(Report, Report
         )
     })
     .await?;
-    let direct = load(&upstream, "direct", options).await?;
     let upstream_url = upstream.target.mcp.to_string();
     let front = Server::start(&gateway, "gateway", |listen| {
         let flag = format!("demo={upstream_url}");
@@ -117,10 +120,72 @@ async fn run_gateway(server: &Path, options: &Options) -> Result<(Report, Report
         )
     })
     .await?;
-    let through = load(&front, "gateway", options).await?;
+    let comparison = rounds(options, [(&upstream, "direct"), (&front, "gateway")]).await;
     front.stop().await;
     upstream.stop().await;
-    Ok((direct, through))
+    comparison
+}
+
+/// Loads each side `options.rounds` times, in turns: first then second,
+/// then second then first, and so on, so a machine that speeds up or slows
+/// down over the run weighs on both sides alike.
+async fn rounds(
+    options: &Options,
+    sides: [(&Server, &'static str); 2],
+) -> Result<Comparison, CompareError> {
+    let mut merged: [Option<Report>; 2] = [None, None];
+    let mut cpu_seconds = [Some(0.0); 2];
+    let mut round_ratios = Vec::with_capacity(options.rounds);
+    for round in 0..options.rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut rps = [0.0; 2];
+        for side in order {
+            let (server, label) = sides[side];
+            let before = server.cpu_seconds();
+            let report = load(server, label, options).await?;
+            let spent = before.zip(server.cpu_seconds()).map(|(b, a)| a - b);
+            cpu_seconds[side] = cpu_seconds[side].zip(spent).map(|(sum, s)| sum + s);
+            rps[side] = report.rps();
+            match &mut merged[side] {
+                Some(all) => all.absorb(&report),
+                None => merged[side] = Some(report),
+            }
+        }
+        if rps[0] > 0.0 {
+            round_ratios.push(rps[1] / rps[0]);
+        }
+    }
+    let [Some(first), Some(second)] = merged else {
+        unreachable!("at least one round ran: the flag is at least 1");
+    };
+    let per_request = |seconds: Option<f64>, report: &Report| {
+        let requests = report.total().requests();
+        seconds
+            .filter(|_| requests > 0)
+            .map(|s| s * 1e6 / requests as f64)
+    };
+    Ok(Comparison {
+        cpu_micros: [
+            per_request(cpu_seconds[0], &first),
+            per_request(cpu_seconds[1], &second),
+        ],
+        first,
+        second,
+        round_ratios,
+    })
+}
+
+async fn start_demo(binary: &Path, label: &'static str) -> Result<Server, CompareError> {
+    Server::start(binary, label, |listen| {
+        let mut args = vec!["--listen".to_owned(), listen.to_owned()];
+        let mut shown = format!("{SERVER} --listen {listen}");
+        if label == "bare" {
+            args.push("--no-stack".into());
+            shown.push_str(" --no-stack");
+        }
+        (args, shown)
+    })
+    .await
 }
 
 /// The binary of example `name`: `explicit`, else next to the running
@@ -139,26 +204,6 @@ fn example_binary(explicit: Option<&Path>, name: &str) -> Result<PathBuf, Compar
     } else {
         Err(CompareError::Missing(path))
     }
-}
-
-async fn run_against(
-    binary: &Path,
-    label: &'static str,
-    options: &Options,
-) -> Result<Report, CompareError> {
-    let server = Server::start(binary, label, |listen| {
-        let mut args = vec!["--listen".to_owned(), listen.to_owned()];
-        let mut shown = format!("{SERVER} --listen {listen}");
-        if label == "bare" {
-            args.push("--no-stack".into());
-            shown.push_str(" --no-stack");
-        }
-        (args, shown)
-    })
-    .await?;
-    let report = load(&server, label, options).await;
-    server.stop().await;
-    report
 }
 
 async fn load(
@@ -267,10 +312,31 @@ impl Server {
         })
     }
 
+    /// The CPU time the server process has spent so far, user and system,
+    /// from `/proc` (Linux only; `None` elsewhere).
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()?)).ok()?;
+        cpu_of_stat(&stat)
+    }
+
     async fn stop(mut self) {
         // The demo drains on SIGTERM, but the run is over: nothing is in flight.
         let _ = self.child.kill().await;
     }
+}
+
+/// User plus system CPU seconds from a `/proc/<pid>/stat` line.
+fn cpu_of_stat(stat: &str) -> Option<f64> {
+    // The command name may hold spaces and parentheses: count fields after
+    // its last closing parenthesis, where the state (field 3) comes first.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
+    // utime and stime, fields 14 and 15, in USER_HZ ticks: 100 a second on
+    // every Linux architecture.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 /// Waits briefly for a child that closed its output, to report its status.
@@ -334,6 +400,17 @@ impl Log {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_user_plus_system_ticks_after_the_name() {
+        let stat = "4242 (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0";
+        assert_eq!(cpu_of_stat(stat), Some(3.25));
+        assert_eq!(cpu_of_stat("4242 (cut"), None);
+        let own = std::fs::read_to_string("/proc/self/stat");
+        if let Ok(own) = own {
+            assert!(cpu_of_stat(&own).is_some(), "{own}");
+        }
+    }
 
     #[test]
     fn a_missing_server_says_how_to_build_it() {

@@ -95,7 +95,7 @@ async fn main() -> ExitCode {
 /// Runs what `options` ask for and returns what to print.
 async fn execute(options: &cli::Options) -> Result<String, Error> {
     if options.compare {
-        let (bare, stack) = compare::run(options).await?;
+        let comparison = compare::run(options).await?;
         let sides = if options.gateway {
             report::Sides::GATEWAY
         } else {
@@ -104,10 +104,10 @@ async fn execute(options: &cli::Options) -> Result<String, Error> {
         return Ok(if options.json {
             format!(
                 "{}\n",
-                serde_json::to_string_pretty(&report::compare_json(sides, &bare, &stack))?
+                serde_json::to_string_pretty(&report::compare_json(sides, &comparison))?
             )
         } else {
-            report::compare_table(sides, &bare, &stack)
+            report::compare_table(sides, &comparison)
         });
     }
     let target = Target::new(options.url.clone(), options.stats_url.clone());

@@ -140,6 +140,29 @@ fn latency(histogram: &Histogram) -> Option<Latency> {
 }
 
 impl Report {
+    /// Adds `other`, a later run of the same load, to this one: counts and
+    /// latencies merge, measured time adds up, and the cache hit rate is
+    /// weighed by each run's requests.
+    pub(crate) fn absorb(&mut self, other: &Report) {
+        let (mine, theirs) = (
+            self.total().requests() as f64,
+            other.total().requests() as f64,
+        );
+        self.cache_hit_rate = match (self.cache_hit_rate, other.cache_hit_rate) {
+            (Some(a), Some(b)) if mine + theirs > 0.0 => {
+                Some((a * mine + b * theirs) / (mine + theirs))
+            }
+            (a, b) => a.or(b),
+        };
+        for (op, more) in self.ops.iter_mut().zip(&other.ops) {
+            op.merge(more);
+        }
+        self.elapsed_seconds += other.elapsed_seconds;
+        self.sessions.opened += other.sessions.opened;
+        self.sessions.reopened += other.sessions.reopened;
+        self.sessions.failed += other.sessions.failed;
+    }
+
     /// All kinds together.
     pub(crate) fn total(&self) -> OpCounts {
         let mut total = OpCounts::default();
@@ -350,19 +373,49 @@ impl Sides {
     pub(crate) const STACK: Sides = Sides {
         first: "bare",
         second: "stack",
-        title: "mcp loadtest --compare: the demo bare and with the stack, one after the other",
+        title: "mcp loadtest --compare: the demo bare and with the stack, loaded in turns",
     };
     /// `--compare --gateway`: the bare demo directly, then through the gateway.
     pub(crate) const GATEWAY: Sides = Sides {
         first: "direct",
         second: "gateway",
-        title: "mcp loadtest --compare --gateway: the bare demo directly, then through the gateway",
+        title: "mcp loadtest --compare --gateway: the bare demo directly and through the gateway, in turns",
     };
+}
+
+/// A comparison: each side's runs merged, what each round gave, and the
+/// servers' CPU time.
+#[derive(Debug, Clone)]
+pub(crate) struct Comparison {
+    /// The first side's runs, merged.
+    pub(crate) first: Report,
+    /// The second side's runs, merged.
+    pub(crate) second: Report,
+    /// Second/first requests per second, round by round.
+    pub(crate) round_ratios: Vec<f64>,
+    /// CPU time the server under load spent per answered request, in
+    /// microseconds, on each side (`None` where the OS does not tell).
+    pub(crate) cpu_micros: [Option<f64>; 2],
+}
+
+impl Comparison {
+    /// The median of the rounds' ratios.
+    pub(crate) fn median_ratio(&self) -> Option<f64> {
+        let mut ratios = self.round_ratios.clone();
+        ratios.sort_by(f64::total_cmp);
+        let n = ratios.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(ratios[n / 2]),
+            _ => Some((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0),
+        }
+    }
 }
 
 /// Two runs side by side (bare and stacked, or direct and through the
 /// gateway), with second/first ratios.
-pub(crate) fn compare_table(sides: Sides, bare: &Report, stack: &Report) -> String {
+pub(crate) fn compare_table(sides: Sides, comparison: &Comparison) -> String {
+    let (bare, stack) = (&comparison.first, &comparison.second);
     let mut out = String::new();
     let _ = writeln!(out, "{}", sides.title);
     let _ = writeln!(out, "  {}", stack.describe());
@@ -450,6 +503,31 @@ pub(crate) fn compare_table(sides: Sides, bare: &Report, stack: &Report) -> Stri
         percent(stack.cache_hit_rate),
         None,
     );
+    let [bare_cpu, stack_cpu] = comparison.cpu_micros;
+    row(
+        &mut out,
+        "server cpu µs/req",
+        bare_cpu.map_or("-".into(), |micros| format!("{micros:.1}")),
+        stack_cpu.map_or("-".into(), |micros| format!("{micros:.1}")),
+        bare_cpu.zip(stack_cpu).and_then(|(b, s)| ratio(s, b)),
+    );
+    if comparison.round_ratios.len() > 1 {
+        let rounds: Vec<String> = comparison
+            .round_ratios
+            .iter()
+            .map(|r| format!("{r:.2}x"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nrps {}/{} by round: {}; median {}",
+            sides.second,
+            sides.first,
+            rounds.join(" "),
+            comparison
+                .median_ratio()
+                .map_or("-".into(), |r| format!("{r:.2}x"))
+        );
+    }
     for (label, total) in [(sides.first, &bare_total), (sides.second, &stack_total)] {
         if !total.failures.is_empty() {
             let title = format!("\nfailures of {label} by reason:");
@@ -460,7 +538,8 @@ pub(crate) fn compare_table(sides: Sides, bare: &Report, stack: &Report) -> Stri
 }
 
 /// Both runs and the ratios as one JSON object.
-pub(crate) fn compare_json(sides: Sides, bare: &Report, stack: &Report) -> Value {
+pub(crate) fn compare_json(sides: Sides, comparison: &Comparison) -> Value {
+    let (bare, stack) = (&comparison.first, &comparison.second);
     let (bare_total, stack_total) = (bare.total(), stack.total());
     let quantile =
         |counts: &OpCounts, q: f64| counts.latency.quantile(q).map(|micros| micros as f64);
@@ -472,6 +551,13 @@ pub(crate) fn compare_json(sides: Sides, bare: &Report, stack: &Report) -> Value
             "p50": quantile(&stack_total, 0.5).zip(quantile(&bare_total, 0.5)).and_then(|(s, b)| ratio(s, b)),
             "p95": quantile(&stack_total, 0.95).zip(quantile(&bare_total, 0.95)).and_then(|(s, b)| ratio(s, b)),
             "p99": quantile(&stack_total, 0.99).zip(quantile(&bare_total, 0.99)).and_then(|(s, b)| ratio(s, b)),
+            "rps_by_round": comparison.round_ratios,
+            "rps_median_of_rounds": comparison.median_ratio(),
+            "server_cpu": comparison.cpu_micros[0].zip(comparison.cpu_micros[1]).and_then(|(b, s)| ratio(s, b)),
+        },
+        "server_cpu_micros_per_request": {
+            sides.first: comparison.cpu_micros[0],
+            sides.second: comparison.cpu_micros[1],
         },
     })
 }
@@ -561,28 +647,74 @@ mod tests {
         assert_eq!(value["ops"]["list"]["requests"], 0);
     }
 
+    fn one_round(first: Report, second: Report) -> Comparison {
+        Comparison {
+            round_ratios: vec![second.rps() / first.rps()],
+            first,
+            second,
+            cpu_micros: [None, None],
+        }
+    }
+
     #[test]
     fn compare_puts_ratios_of_stack_over_bare() {
         let bare = report("bare", &[1_000; 100], 0);
         let mut stack = report("stack", &[2_000; 50], 0);
         stack.cache_hit_rate = Some(0.5);
-        let value = compare_json(Sides::STACK, &bare, &stack);
+        let mut comparison = one_round(bare, stack);
+        comparison.cpu_micros = [Some(80.0), Some(100.0)];
+        let value = compare_json(Sides::STACK, &comparison);
         assert_eq!(value["ratio"]["rps"], 0.5);
         assert_eq!(value["ratio"]["p50"], 2.0);
-        let table = compare_table(Sides::STACK, &bare, &stack);
+        assert_eq!(value["ratio"]["server_cpu"], 1.25);
+        assert_eq!(value["server_cpu_micros_per_request"]["bare"], 80.0);
+        let table = compare_table(Sides::STACK, &comparison);
         assert!(table.contains("0.50x"), "{table}");
         assert!(table.contains("50.0%"), "{table}");
         assert!(table.contains("n/a"), "{table}");
+        assert!(table.contains("1.25x"), "{table}");
+        assert!(
+            !table.contains("by round"),
+            "one round has no round line: {table}"
+        );
+    }
+
+    #[test]
+    fn rounds_merge_and_their_median_ratio_is_shown() {
+        let mut bare = report("bare", &[1_000; 100], 0);
+        let mut stack = report("stack", &[1_000; 90], 0);
+        stack.cache_hit_rate = Some(1.0);
+        let mut later = report("stack", &[1_000; 30], 0);
+        later.cache_hit_rate = Some(0.0);
+        stack.absorb(&later);
+        bare.absorb(&report("bare", &[1_000; 100], 0));
+        assert_eq!(stack.total().requests(), 120);
+        assert_eq!(stack.elapsed_seconds, 4.0);
+        assert_eq!(stack.cache_hit_rate, Some(0.75), "weighed by requests");
+        let comparison = Comparison {
+            first: bare,
+            second: stack,
+            round_ratios: vec![0.9, 0.3, 0.8],
+            cpu_micros: [None, None],
+        };
+        assert_eq!(comparison.median_ratio(), Some(0.8));
+        let table = compare_table(Sides::STACK, &comparison);
+        assert!(table.contains("0.90x 0.30x 0.80x; median 0.80x"), "{table}");
+        assert_eq!(
+            compare_json(Sides::STACK, &comparison)["ratio"]["rps_median_of_rounds"],
+            0.8
+        );
     }
 
     #[test]
     fn a_gateway_comparison_is_labelled_direct_and_gateway() {
         let direct = report("direct", &[1_000; 100], 0);
         let through = report("gateway", &[1_250; 80], 0);
-        let value = compare_json(Sides::GATEWAY, &direct, &through);
+        let comparison = one_round(direct, through);
+        let value = compare_json(Sides::GATEWAY, &comparison);
         assert_eq!(value["ratio"]["rps"], 0.8);
         assert!(value["direct"].is_object() && value["gateway"].is_object());
-        let table = compare_table(Sides::GATEWAY, &direct, &through);
+        let table = compare_table(Sides::GATEWAY, &comparison);
         assert!(table.contains("gateway/direct"), "{table}");
         assert!(table.contains("0.80x"), "{table}");
     }

@@ -59,6 +59,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod clock;
+mod copies;
 pub mod error;
 pub mod jsonrpc;
 pub mod key;
@@ -72,6 +73,7 @@ pub mod response;
 pub mod rmcp;
 
 pub use clock::Clock;
+pub use copies::{CopyCall, ThreadCopies};
 pub use error::{EdgeReply, McpError, RpcError};
 pub use key::{CacheKey, ParamsDigest, Partition};
 pub use method::{ClassSet, MethodClass};

@@ -16,7 +16,11 @@
 
 use std::{
     collections::BTreeSet,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst},
+    },
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -732,4 +736,111 @@ async fn principals_from_auth_middleware_reach_layers_and_handler() {
         "anonymous"
     );
     assert!(seen.lock().unwrap().iter().all(Option::is_none));
+}
+
+/// A layer that is not ready the first time each copy of it is asked, and
+/// fails readiness once `broken` is set.
+struct NotReadyAtFirst<S> {
+    inner: S,
+    asked: bool,
+    broken: Arc<AtomicBool>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl<S: Clone> Clone for NotReadyAtFirst<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            asked: false,
+            broken: self.broken.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+impl<S> tower::Service<RmcpRequest> for NotReadyAtFirst<S>
+where
+    S: tower::Service<RmcpRequest, Error = McpError>,
+{
+    type Response = S::Response;
+    type Error = McpError;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), McpError>> {
+        if self.broken.load(SeqCst) {
+            return Poll::Ready(Err(McpError::Overloaded));
+        }
+        if !self.asked {
+            self.asked = true;
+            self.pending.fetch_add(1, SeqCst);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: RmcpRequest) -> S::Future {
+        self.inner.call(request)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_answered_whether_the_stack_is_ready_at_once_or_later() {
+    let broken = Arc::new(AtomicBool::new(false));
+    let pending = Arc::new(AtomicUsize::new(0));
+    let inner = DemoHandler::default();
+    let pair = connect(StackedHandler::new(
+        inner.clone(),
+        tower::layer::layer_fn({
+            let (broken, pending) = (broken.clone(), pending.clone());
+            move |leaf| NotReadyAtFirst {
+                inner: leaf,
+                asked: false,
+                broken: broken.clone(),
+                pending: pending.clone(),
+            }
+        }),
+    ))
+    .await
+    .unwrap();
+    let client = pair.client.peer().clone();
+    // Concurrent calls from both worker threads: some find their thread's
+    // copy busy or not yet ready and go to a clone that waits.
+    let calls = (0..200).map(|n| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut params = CallToolRequestParams::new("echo");
+            params.arguments = Some(
+                json!({ "text": format!("call {n}") })
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            );
+            let result = client.call_tool(params).await.unwrap();
+            let text = serde_json::to_value(&result.content).unwrap()[0]["text"].clone();
+            assert_eq!(text, format!("call {n}"));
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap();
+    }
+    assert_eq!(inner.calls("tools/call"), 200);
+    let waited = pending.load(SeqCst);
+    assert!(waited >= 1, "some calls waited for readiness");
+    assert!(
+        waited < 200,
+        "most calls found a ready copy: {waited} waited"
+    );
+
+    broken.store(true, SeqCst);
+    let error = client
+        .call_tool(CallToolRequestParams::new("echo"))
+        .await
+        .unwrap();
+    assert_eq!(
+        error.is_error,
+        Some(true),
+        "a readiness failure is answered"
+    );
+    assert_eq!(inner.calls("tools/call"), 200);
 }

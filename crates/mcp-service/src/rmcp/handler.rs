@@ -27,10 +27,11 @@ use rmcp::{
         MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
     },
 };
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 use super::{HandlerService, RmcpRequest};
 use crate::{
+    ThreadCopies,
     error::{EdgeReply, McpError},
     method::MethodClass,
 };
@@ -78,20 +79,23 @@ use crate::{
 /// ```
 pub struct StackedHandler<H, S> {
     handler: Arc<H>,
-    stack: S,
+    /// The stack, called from `&self` without a clone per request.
+    stack: ThreadCopies<S>,
 }
 
-impl<H, S> StackedHandler<H, S> {
+impl<H, S: Clone> StackedHandler<H, S> {
     /// Wraps `handler` in `layer`.
     pub fn new<L>(handler: H, layer: L) -> Self
     where
         L: Layer<HandlerService<H>, Service = S>,
     {
         let handler = Arc::new(handler);
-        let stack = layer.layer(HandlerService::from_arc(handler.clone()));
+        let stack = ThreadCopies::new(layer.layer(HandlerService::from_arc(handler.clone())));
         Self { handler, stack }
     }
+}
 
+impl<H, S> StackedHandler<H, S> {
     /// The wrapped handler.
     pub fn handler(&self) -> &H {
         &self.handler
@@ -99,7 +103,7 @@ impl<H, S> StackedHandler<H, S> {
 
     /// The stack requests go through.
     pub fn stack(&self) -> &S {
-        &self.stack
+        self.stack.get_ref()
     }
 }
 
@@ -123,7 +127,6 @@ where
         context: RequestContext<RoleServer>,
     ) -> Result<ServerResult, McpError> {
         self.stack
-            .clone()
             .oneshot(RmcpRequest::new(request, context))
             .await
             .map_err(Into::into)
@@ -176,7 +179,7 @@ impl<H, S> ServerHandler for StackedHandler<H, S>
 where
     H: ServerHandler,
     S: Service<RmcpRequest, Response = ServerResult> + Clone + Send + Sync + 'static,
-    S::Error: Into<McpError>,
+    S::Error: Into<McpError> + Send,
     S::Future: Send,
 {
     fn ping(

@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use futures::future::join_all;
 use http::HeaderValue;
 use mcp_service::{
-    McpError, McpRequest, RpcError,
+    McpError, McpRequest, RpcError, ThreadCopies,
     jsonrpc::{DecodeLimits, JsonRpcRequest, JsonRpcResponse},
 };
 use serde_json::{Map, Value, json, value::RawValue};
@@ -26,14 +26,15 @@ use crate::{StackLayer, StackService};
 pub(crate) struct Upstream {
     pub(crate) name: Arc<str>,
     pub(crate) leg: Leg,
-    pub(crate) service: StackService<Leg>,
+    /// The stack around the leg, called without a clone per request.
+    pub(crate) service: ThreadCopies<StackService<Leg>>,
     pub(crate) stack: StackLayer,
 }
 
 impl Upstream {
     /// Through the stack.
     async fn call(&self, request: JsonRpcRequest) -> Result<JsonRpcResponse, McpError> {
-        self.service.clone().oneshot(request).await
+        self.service.oneshot(request).await
     }
 
     /// A tool call through the stack. A rejection becomes the tool result

@@ -90,7 +90,7 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 use http::HeaderValue;
-use mcp_service::jsonrpc::DecodeLimits;
+use mcp_service::{ThreadCopies, jsonrpc::DecodeLimits};
 use tokio::net::TcpListener;
 use tower_layer::Layer;
 
@@ -209,7 +209,7 @@ impl Gateway {
             };
             upstreams.push(Upstream {
                 name: info.name.clone(),
-                service: stack.layer(leg.clone()),
+                service: ThreadCopies::new(stack.layer(leg.clone())),
                 leg,
                 stack,
             });

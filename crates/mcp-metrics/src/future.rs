@@ -31,17 +31,27 @@ pin_project! {
         #[pin]
         inner: F,
         in_flight: Option<InFlight>,
-        span: Span,
+        // Boxed, and only when something listens: a disabled span would
+        // still make every future 40 bytes larger and give it a drop.
+        span: Option<Box<Span>>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            // A finished call took its record and closed its span.
+            // A finished call took its record and closed its span. (Asked
+            // before anything is taken: a `take` here would read back the
+            // field `poll` just wrote, wider than it was written, and wait
+            // for the store.)
+            if this.in_flight.is_none() && this.span.is_none() {
+                return;
+            }
             let call = this.in_flight.take();
-            if call.is_some() || !this.span.is_disabled() {
+            if call.is_some() || this.span.is_some() {
                 let ending = Ending::dropped();
-                span::record_ending(this.span, &ending, Some(&McpError::Cancelled));
+                if let Some(span) = this.span.as_deref() {
+                    span::record_ending(span, &ending, Some(&McpError::Cancelled));
+                }
                 if let Some(call) = call {
                     call.target.end(call.slot.into(), call.started, &ending, None);
                 }
@@ -53,15 +63,19 @@ pin_project! {
 impl<F> ResponseFuture<F> {
     /// The inner call, recorded nowhere.
     pub(crate) fn passthrough(inner: F) -> Self {
-        Self::traced(inner, Span::none())
+        Self {
+            inner,
+            in_flight: None,
+            span: None,
+        }
     }
 
-    /// The inner call inside its span, with no metrics recorded.
+    /// The inner call inside its enabled span, with no metrics recorded.
     pub(crate) fn traced(inner: F, span: Span) -> Self {
         Self {
             inner,
             in_flight: None,
-            span,
+            span: listened(span),
         }
     }
 
@@ -73,9 +87,14 @@ impl<F> ResponseFuture<F> {
                 slot,
                 started,
             }),
-            span,
+            span: listened(span),
         }
     }
+}
+
+/// `span`, kept when something listens to it.
+fn listened(span: Span) -> Option<Box<Span>> {
+    (!span.is_disabled()).then(|| Box::new(span))
 }
 
 impl<F, T, E> Future for ResponseFuture<F>
@@ -89,16 +108,17 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _entered = this.span.enter();
+            let _entered = this.span.as_deref().map(Span::enter);
             ready!(this.inner.poll(cx)).map_err(Into::into)
         };
-        let call = this.in_flight.take();
-        if call.is_some() || !this.span.is_disabled() {
+        if this.in_flight.is_some() || this.span.is_some() {
+            let call = this.in_flight.take();
             let ending = Ending::of(&result);
-            span::record_ending(this.span, &ending, result.as_ref().err());
             // The request is over: its span closes now, not when the
             // future is dropped.
-            *this.span = Span::none();
+            if let Some(span) = this.span.take() {
+                span::record_ending(&span, &ending, result.as_ref().err());
+            }
             if let Some(call) = call {
                 let bytes = match &result {
                     Ok(response) if call.target.records_sizes() => Some(response.weight()),

@@ -98,9 +98,26 @@ where
         let span = span::open(&request);
         let recording = self.shared.common.always_record || recorder::installed();
         if !recording && span.is_disabled() {
-            // Nothing would keep what is measured: not even the clock is read.
+            // Nothing would keep what is measured: not even the clock is
+            // read. Small, so it inlines into the caller with the call.
             return ResponseFuture::passthrough(self.inner.call(request));
         }
+        self.measured(request, span, recording)
+    }
+}
+
+impl<S> Metrics<S> {
+    /// A call that is recorded, traced, or both.
+    fn measured<Request>(
+        &mut self,
+        request: Request,
+        span: tracing::Span,
+        recording: bool,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request>,
+        Request: McpRequest,
+    {
         let started = self.shared.common.clock.nanos();
         self.refresh(started);
         if !span.is_disabled() {

@@ -399,6 +399,14 @@ pub(crate) struct Comparison {
 }
 
 impl Comparison {
+    /// Second/first CPU time per request, when both are known.
+    pub(crate) fn cpu_ratio(&self) -> Option<f64> {
+        let [first, second] = self.cpu_micros;
+        first
+            .zip(second)
+            .and_then(|(first, second)| ratio(second, first))
+    }
+
     /// The median of the rounds' ratios.
     pub(crate) fn median_ratio(&self) -> Option<f64> {
         let mut ratios = self.round_ratios.clone();
@@ -509,7 +517,7 @@ pub(crate) fn compare_table(sides: Sides, comparison: &Comparison) -> String {
         "server cpu µs/req",
         bare_cpu.map_or("-".into(), |micros| format!("{micros:.1}")),
         stack_cpu.map_or("-".into(), |micros| format!("{micros:.1}")),
-        bare_cpu.zip(stack_cpu).and_then(|(b, s)| ratio(s, b)),
+        comparison.cpu_ratio(),
     );
     if comparison.round_ratios.len() > 1 {
         let rounds: Vec<String> = comparison
@@ -553,7 +561,7 @@ pub(crate) fn compare_json(sides: Sides, comparison: &Comparison) -> Value {
             "p99": quantile(&stack_total, 0.99).zip(quantile(&bare_total, 0.99)).and_then(|(s, b)| ratio(s, b)),
             "rps_by_round": comparison.round_ratios,
             "rps_median_of_rounds": comparison.median_ratio(),
-            "server_cpu": comparison.cpu_micros[0].zip(comparison.cpu_micros[1]).and_then(|(b, s)| ratio(s, b)),
+            "server_cpu": comparison.cpu_ratio(),
         },
         "server_cpu_micros_per_request": {
             sides.first: comparison.cpu_micros[0],

@@ -46,15 +46,12 @@ pin_project! {
             if this.in_flight.is_none() && this.span.is_none() {
                 return;
             }
-            let call = this.in_flight.take();
-            if call.is_some() || this.span.is_some() {
-                let ending = Ending::dropped();
-                if let Some(span) = this.span.as_deref() {
-                    span::record_ending(span, &ending, Some(&McpError::Cancelled));
-                }
-                if let Some(call) = call {
-                    call.target.end(call.slot.into(), call.started, &ending, None);
-                }
+            let ending = Ending::dropped();
+            if let Some(span) = this.span.as_deref() {
+                span::record_ending(span, &ending, Some(&McpError::Cancelled));
+            }
+            if let Some(call) = this.in_flight.take() {
+                call.target.end(call.slot.into(), call.started, &ending, None);
             }
         }
     }

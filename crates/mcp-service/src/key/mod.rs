@@ -38,6 +38,7 @@
 //! mix principals should also compare the stored [`Partition`] on a hit.
 
 mod de;
+mod scan;
 mod ser;
 
 use std::{fmt, sync::LazyLock};
@@ -89,6 +90,14 @@ impl ParamsDigest {
     /// The digest of params given as JSON text, hashed while parsing, without
     /// building a JSON value.
     pub fn of_json(params: &str) -> Result<Self, DigestError> {
+        match scan::digest(params) {
+            Some(digest) => Ok(Self(digest)),
+            None => Self::parsed(params),
+        }
+    }
+
+    /// [`of_json`](Self::of_json) through `serde_json` alone.
+    fn parsed(params: &str) -> Result<Self, DigestError> {
         let mut canon = Canon::root();
         let mut deserializer = serde_json::Deserializer::from_str(params);
         serde::de::DeserializeSeed::deserialize(de::Seed(&mut canon), &mut deserializer)

@@ -292,3 +292,137 @@ proptest! {
         prop_assert_eq!(without, raw(&Value::Object(params).to_string()));
     }
 }
+
+/// The scanner's answer, or the parser's when the scanner leaves the text to it.
+fn both(text: &str) -> (Option<u128>, Result<ParamsDigest, DigestError>) {
+    (scan::digest(text), ParamsDigest::parsed(text))
+}
+
+#[test]
+fn the_scanner_agrees_with_the_parser_or_leaves_the_text_to_it() {
+    let accepted = [
+        r#"{"uri":"demo://slow/100"}"#,
+        r#" { "name" : "echo" , "arguments" : { "text" : "héllo ✓" } } "#,
+        r#"{"_meta":{"progressToken":7},"uri":"a"}"#,
+        r#"{"a":[],"b":{},"c":[1,[2,[true,false,null]]],"d":""}"#,
+        r#"{"n":0,"m":-1,"big":18446744073709551615,"min":-9223372036854775808}"#,
+        r#"{"a":1,"a":1}"#,
+        r#"{"a":"tab\tand \"quote\" \\ \/ \u00e9\u0000","b\n":1.5e-3}"#,
+        r#"{"a":1.0,"b":-2.5,"c":1e3,"d":1E+2,"e":-0.0,"f":0.1,"g":123456789.123456789e-5}"#,
+        "[1,2,3]",
+        "\"text\"",
+        "17",
+        "{}",
+    ];
+    for text in accepted {
+        let (fast, slow) = both(text);
+        assert_eq!(fast.map(ParamsDigest), Some(slow.unwrap()), "{text}");
+    }
+    // Valid JSON the scanner leaves to the parser.
+    let deferred = [
+        r#"{"a":"\ud83d\ude00"}"#,
+        r#"{"a":-0}"#,
+        r#"{"a":18446744073709551616}"#,
+        r#"{"a":-9223372036854775809}"#,
+        &format!("{}1{}", "[".repeat(40), "]".repeat(40)),
+    ];
+    for text in deferred {
+        let (fast, slow) = both(text);
+        assert_eq!(fast, None, "{text}");
+        assert_eq!(ParamsDigest::of_json(text), slow, "{text}");
+        assert!(slow.is_ok(), "{text}");
+    }
+    // Not JSON: the parser's error, never a digest.
+    let invalid = [
+        "",
+        " ",
+        "{",
+        r#"{"a"}"#,
+        r#"{"a":1,}"#,
+        "[1,]",
+        "[1 2]",
+        "01",
+        "-",
+        "-01",
+        "1.",
+        "tru",
+        "nul",
+        "{\"a\":\"\u{1}\"}",
+        "1e400",
+        "1e",
+        "1.e1",
+        "\"\\x\"",
+        "\"\\ud800\"",
+        "\"a",
+        "{} {}",
+        "{\"a\":1}x",
+        "0x1",
+        r#"{a:1}"#,
+    ];
+    for text in invalid {
+        let (fast, slow) = both(text);
+        assert_eq!(fast, None, "{text:?}");
+        assert!(slow.is_err(), "{text:?}");
+        assert!(ParamsDigest::of_json(text).is_err(), "{text:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_scanner_and_the_parser_agree_on_any_value(value in json_value(), pretty in any::<bool>()) {
+        let text = if pretty {
+            serde_json::to_string_pretty(&value).unwrap()
+        } else {
+            serde_json::to_string(&value).unwrap()
+        };
+        let (fast, slow) = both(&text);
+        let slow = slow.unwrap();
+        if let Some(fast) = fast {
+            prop_assert_eq!(ParamsDigest(fast), slow);
+        }
+        prop_assert_eq!(ParamsDigest::of_json(&text).unwrap(), slow);
+    }
+
+    #[test]
+    fn the_scanner_never_accepts_what_the_parser_refuses(text in "[\\[\\]{}\":,0-9a-z\\- ]{0,24}") {
+        let (fast, slow) = both(&text);
+        if let Some(fast) = fast {
+            prop_assert_eq!(Ok(ParamsDigest(fast)), slow);
+        }
+    }
+}
+
+/// JSON the scanner must take on itself: what `serde_json` writes for
+/// anything but `-0` and non-finite floats.
+fn plain_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |n| n.is_finite())
+            .prop_map(|n| json!(n)),
+        "[a-z_é ✓/:\"\\\n\t\u{1}\u{1f}]{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{0,6}", inner, 0..6)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn the_scanner_takes_plain_json_and_agrees(value in plain_value(), pretty in any::<bool>()) {
+        let text = if pretty {
+            serde_json::to_string_pretty(&value).unwrap()
+        } else {
+            serde_json::to_string(&value).unwrap()
+        };
+        let (fast, slow) = both(&text);
+        prop_assert_eq!(fast.map(ParamsDigest), Some(slow.unwrap()), "{}", text);
+    }
+}

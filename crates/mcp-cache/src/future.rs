@@ -35,7 +35,9 @@ pin_project! {
     {
         Ready { result: Option<Result<S::Response, McpError>> },
         Direct { #[pin] call: S::Future },
-        Filling { #[pin] call: S::Future, filling: Option<Filling> },
+        // Boxed: what a miss keeps for its answer is larger than most inner
+        // futures, and every layer above would move it at each call.
+        Filling { #[pin] call: S::Future, filling: Option<Box<Filling>> },
         Resolve { future: Resolving<S::Response> },
     }
 }
@@ -59,7 +61,7 @@ impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
         Self {
             state: State::Filling {
                 call,
-                filling: Some(filling),
+                filling: Some(Box::new(filling)),
             },
         }
     }
@@ -92,7 +94,7 @@ where
             StateProjection::Filling { call, filling } => {
                 let result = ready!(call.poll(cx)).map_err(Into::into);
                 Poll::Ready(match filling.take() {
-                    Some(filling) => filling.finish(result),
+                    Some(filling) => (*filling).finish(result),
                     None => Err(McpError::unavailable(
                         "cache future polled after completion",
                     )),

@@ -29,9 +29,11 @@ pub(crate) struct ReadContext {
     /// The resource URI, without a chunk cursor.
     pub(crate) base: String,
     /// The chunk cursor's text and what it says, when a later chunk is asked for.
-    pub(crate) cursor: Option<(String, ChunkCursor)>,
+    /// Boxed, as `progress` is: both are rare, and the context rides in
+    /// every read's future, which the layers above move at each call.
+    pub(crate) cursor: Option<Box<(String, ChunkCursor)>>,
     pub(crate) principal: Option<Principal>,
-    pub(crate) progress: Option<Progress>,
+    pub(crate) progress: Option<Box<Progress>>,
 }
 
 /// A chunk built, before it becomes a result.
@@ -117,7 +119,7 @@ impl Shared {
         read: ReadResult,
     ) -> Result<(R, u64, Option<u64>), McpError> {
         let digest = xxh3_64(read.content.as_str().as_bytes());
-        let (index, offset) = match &context.cursor {
+        let (index, offset) = match context.cursor.as_deref() {
             None => (0, 0),
             Some((_, cursor))
                 if cursor.origin == Origin::Result && cursor.version == Some(digest) =>
@@ -199,7 +201,7 @@ impl Shared {
         let Some(source) = &self.source else {
             return Ok(None);
         };
-        let cursor = context.cursor.as_ref();
+        let cursor = context.cursor.as_deref();
         let offset = cursor.map_or(0, |(_, cursor)| cursor.offset);
         let parked = cursor.and_then(|(text, _)| self.parked.take(text));
         let (stream, carry) = match parked {

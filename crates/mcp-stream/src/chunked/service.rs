@@ -78,7 +78,7 @@ where
         let cursor = match cursor {
             None => None,
             Some(text) => match self.shared.key.open_chunk(text, principal, base) {
-                Ok(cursor) => Some((text.to_owned(), cursor)),
+                Ok(cursor) => Some(Box::new((text.to_owned(), cursor))),
                 Err(error) => return ResponseFuture::refused(self.shared.rejected(error)),
             },
         };
@@ -86,7 +86,7 @@ where
             base: base.to_owned(),
             cursor,
             principal,
-            progress: request.progress(),
+            progress: request.progress().map(Box::new),
         };
         if self.shared.source.is_some() {
             // The ready service goes into the future; this one readies anew.

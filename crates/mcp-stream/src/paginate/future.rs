@@ -33,8 +33,10 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: Option<F>,
-        paging: Option<Paging>,
-        error: Option<McpError>,
+        // Boxed: only lists page and only bad cursors are refused, and
+        // both inline would make every call's future larger to move.
+        paging: Option<Box<Paging>>,
+        error: Option<Box<McpError>>,
     }
 }
 
@@ -50,7 +52,7 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn paging(inner: F, paging: Paging) -> Self {
         Self {
             inner: Some(inner),
-            paging: Some(paging),
+            paging: Some(Box::new(paging)),
             error: None,
         }
     }
@@ -59,7 +61,7 @@ impl<F> ResponseFuture<F> {
         Self {
             inner: None,
             paging: None,
-            error: Some(error),
+            error: Some(Box::new(error)),
         }
     }
 }
@@ -75,16 +77,16 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(inner) = this.inner.as_pin_mut() else {
-            return Poll::Ready(Err(this
-                .error
-                .take()
-                .unwrap_or_else(|| crate::error::internal("polled after completion"))));
+            return Poll::Ready(Err(this.error.take().map_or_else(
+                || crate::error::internal("polled after completion"),
+                |error| *error,
+            )));
         };
         let response = ready!(inner.poll(cx)).map_err(Into::into)?;
         let Some(paging) = this.paging.take() else {
             return Poll::Ready(Ok(response));
         };
-        Poll::Ready(page(paging, response))
+        Poll::Ready(page(*paging, response))
     }
 }
 

@@ -200,7 +200,6 @@ impl Leader {
 
     fn finish(&mut self, landing: Landing) {
         self.landed = true;
-        *self.flight.landing() = Some(landing);
         {
             let mut shard = self.flights.shard(self.key);
             // Only this flight: a newer one may hold the key already.
@@ -212,6 +211,12 @@ impl Leader {
             }
             self.flights.landings.fetch_add(1, Ordering::AcqRel);
         }
+        // Out of the map, the flight gains no follower: with none (the
+        // common miss) nobody reads the landing, and nobody waits.
+        if Arc::strong_count(&self.flight) == 1 {
+            return;
+        }
+        *self.flight.landing() = Some(landing);
         self.flight.notify.notify_waiters();
     }
 }

@@ -7,6 +7,12 @@
 //! cache may not keep (`ttlMs: 0`), so every call is a real miss: a lookup,
 //! a single-flight lead, the call, the store decision. `full_hit` reads a
 //! result the cache keeps. Requests are cloned outside the timed part.
+//!
+//! Group `layers` splits `full_miss` into its parts: `off` is the stack with
+//! every layer off (each a pass-through), and each other id turns one layer
+//! on, with its defaults, over the same miss. The difference from `off` is
+//! what that layer costs; metrics are measured without a recorder here, as
+//! `full_miss` installs Prometheus for the whole process.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +20,7 @@ use std::{sync::Arc, time::Duration};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use futures::FutureExt;
+use mcp_breaker::TimeoutLayer;
 use mcp_service::{
     McpError,
     jsonrpc::{JsonRpcRequest, JsonRpcResponse, RequestId},
@@ -111,5 +118,65 @@ fn stack(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stack);
+fn layers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("layers");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let fresh = Arc::new(
+        JsonRpcResponse::from_value(&json!({
+            "contents": [{ "uri": "demo://x", "text": "hello from the demo" }],
+            "ttlMs": 0,
+            "cacheScope": "public",
+        }))
+        .unwrap(),
+    );
+    let service = service_fn(move |_: JsonRpcRequest| {
+        std::future::ready(Ok::<_, McpError>((*fresh).clone()))
+    });
+    let miss = read("demo://miss");
+    let stacks = [
+        ("off", McpStack::bare()),
+        ("retry", McpStack::bare().retry(|retry| retry)),
+        (
+            "timeout",
+            McpStack::bare().timeout(TimeoutLayer::new(mcp_stack::DEFAULT_TIMEOUT)),
+        ),
+        ("breaker", McpStack::bare().breaker(|breaker| breaker)),
+        (
+            "concurrency",
+            McpStack::bare()
+                .concurrency(|pool| pool.default_pool(mcp_stack::DEFAULT_MAX_IN_FLIGHT)),
+        ),
+        ("cache", McpStack::bare().cache(|cache| cache)),
+        ("pagination", McpStack::bare().pagination(|pages| pages)),
+        ("chunking", McpStack::bare().chunking(|chunks| chunks)),
+        (
+            "metrics_stats",
+            McpStack::bare()
+                .metrics(|metrics| metrics)
+                .stats(|stats| stats)
+                .prometheus(false),
+        ),
+    ];
+    for (id, stack) in stacks {
+        let mut stacked = stack.build().unwrap().layer(service.clone());
+        group.bench_function(id, |b| {
+            b.iter_batched(
+                || miss.clone(),
+                |request| stacked.call(request).now_or_never().unwrap().unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, layers, stack);
 criterion_main!(benches);

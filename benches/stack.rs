@@ -38,18 +38,24 @@ fn read(uri: &str) -> JsonRpcRequest {
     .unwrap()
 }
 
-fn stack(c: &mut Criterion) {
-    let mut group = c.benchmark_group("stack");
-    group
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30);
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// The timers the layers arm need a runtime to be entered.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .unwrap();
-    let _entered = runtime.enter();
+        .unwrap()
+}
 
+/// A trivial service: `demo://kept` answers with a result the cache keeps,
+/// any other URI with one it may not (`ttlMs: 0`).
+fn service() -> impl Service<
+    JsonRpcRequest,
+    Response = JsonRpcResponse,
+    Error = McpError,
+    Future = std::future::Ready<Result<JsonRpcResponse, McpError>>,
+> + Clone
++ Send
++ 'static {
     let result = |ttl_ms: u64| {
         JsonRpcResponse::from_value(&json!({
             "contents": [{ "uri": "demo://x", "text": "hello from the demo" }],
@@ -60,14 +66,25 @@ fn stack(c: &mut Criterion) {
     };
     // Shared, as a real server's state is: the retry layer clones the service.
     let (fresh, kept) = (Arc::new(result(0)), Arc::new(result(3_600_000)));
-    let service = service_fn(move |request: JsonRpcRequest| {
+    service_fn(move |request: JsonRpcRequest| {
         let answer = if mcp_service::McpRequest::resource_uri(&request) == Some("demo://kept") {
             (*kept).clone()
         } else {
             (*fresh).clone()
         };
         std::future::ready(Ok::<_, McpError>(answer))
-    });
+    })
+}
+
+fn stack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stack");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    let runtime = runtime();
+    let _entered = runtime.enter();
+    let service = service();
 
     let mut bare = service.clone();
     let miss = read("demo://miss");
@@ -124,22 +141,9 @@ fn layers(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1))
         .sample_size(20);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let _entered = runtime.enter();
-    let fresh = Arc::new(
-        JsonRpcResponse::from_value(&json!({
-            "contents": [{ "uri": "demo://x", "text": "hello from the demo" }],
-            "ttlMs": 0,
-            "cacheScope": "public",
-        }))
-        .unwrap(),
-    );
-    let service = service_fn(move |_: JsonRpcRequest| {
-        std::future::ready(Ok::<_, McpError>((*fresh).clone()))
-    });
+    let service = service();
     let miss = read("demo://miss");
     let stacks = [
         ("off", McpStack::bare()),

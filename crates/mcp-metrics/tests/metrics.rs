@@ -26,7 +26,7 @@ use mcp_service::{
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_util::debugging::DebuggingRecorder;
 use serde_json::json;
-use support::{call, find, ok, request, run, snapshot};
+use support::{Series, call, find, ok, request, run, snapshot};
 use tokio::sync::Notify;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -49,6 +49,19 @@ fn versioned(method: &str, version: &str) -> JsonRpcRequest {
     request(
         method,
         Some(json!({ "_meta": { "io.modelcontextprotocol/protocolVersion": version } })),
+    )
+}
+
+/// The duration series of `tools/call` on the `search` tool.
+fn search_duration(series: &[Series]) -> Option<&Series> {
+    find(
+        series,
+        names::SERVER_OPERATION_DURATION,
+        &[
+            (names::METHOD_NAME, "tools/call"),
+            (names::TOOL_NAME, "search"),
+            (names::OPERATION_NAME, names::OPERATION_EXECUTE_TOOL),
+        ],
     )
 }
 
@@ -82,16 +95,7 @@ fn durations_are_seconds_labelled_by_method_registered_tool_and_version() {
             .unwrap();
     });
     let series = snapshot(&snapshotter);
-    let search = find(
-        &series,
-        names::SERVER_OPERATION_DURATION,
-        &[
-            (names::METHOD_NAME, "tools/call"),
-            (names::TOOL_NAME, "search"),
-            (names::OPERATION_NAME, names::OPERATION_EXECUTE_TOOL),
-        ],
-    )
-    .expect("a series for the registered tool");
+    let search = search_duration(&series).expect("a series for the registered tool");
     assert_eq!(search.unit, Some(Unit::Seconds));
     assert_eq!(
         search.samples(),
@@ -508,16 +512,8 @@ fn a_recorder_installed_after_calls_were_made_gets_the_next_call() {
         });
     });
     let series = snapshot(&snapshotter);
-    let duration = find(
-        &series,
-        names::SERVER_OPERATION_DURATION,
-        &[
-            (names::METHOD_NAME, "tools/call"),
-            (names::TOOL_NAME, "search"),
-            (names::OPERATION_NAME, names::OPERATION_EXECUTE_TOOL),
-        ],
-    )
-    .expect("the call made under the recorder has its series");
+    let duration =
+        search_duration(&series).expect("the call made under the recorder has its series");
     assert_eq!(duration.samples().len(), 1, "the first recorded call");
 }
 

@@ -73,57 +73,63 @@ impl<'a> Scan<'a> {
         'a: 's,
     {
         let start = self.at + 1;
-        let rest = self.text.as_bytes().get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
-        if rest[len] == b'"' {
-            self.at = start + len + 1;
-            // Both ends are ASCII bytes of a `str`, so on character boundaries.
-            return self.text.get(start..start + len);
-        }
-        scratch.clear();
         self.at = start;
+        let mut escaped = false;
         loop {
             let rest = self.text.as_bytes().get(self.at..)?;
             let len = rest
                 .iter()
                 .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
-            scratch.push_str(self.text.get(self.at..self.at + len)?);
+            // Both ends are ASCII bytes of a `str`, so on character boundaries.
+            let run = self.text.get(self.at..self.at + len)?;
             self.at += len;
             match rest[len] {
+                b'"' if !escaped => {
+                    self.at += 1;
+                    return self.text.get(start..self.at - 1);
+                }
                 b'"' => {
                     self.at += 1;
+                    scratch.push_str(run);
                     return Some(scratch);
                 }
                 b'\\' => {
-                    let decoded = match self.text.as_bytes().get(self.at + 1)? {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hex = self.text.get(self.at + 2..self.at + 6)?;
-                            if !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-                                return None;
-                            }
-                            let code = u32::from_str_radix(hex, 16).ok()?;
-                            self.at += 4;
-                            // Surrogates (pairs and lone ones) are the parser's.
-                            char::from_u32(code)?
-                        }
-                        _ => return None,
-                    };
-                    scratch.push(decoded);
-                    self.at += 2;
+                    if !escaped {
+                        scratch.clear();
+                        escaped = true;
+                    }
+                    scratch.push_str(run);
+                    scratch.push(self.escape()?);
                 }
                 _ => return None,
             }
         }
+    }
+
+    /// The escape at a backslash, stepping past it.
+    fn escape(&mut self) -> Option<char> {
+        let decoded = match self.text.as_bytes().get(self.at + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hex = self.text.get(self.at + 2..self.at + 6)?;
+                if !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+                    return None;
+                }
+                self.at += 4;
+                // Surrogates (pairs and lone ones) are the parser's.
+                char::from_u32(u32::from_str_radix(hex, 16).ok()?)?
+            }
+            _ => return None,
+        };
+        self.at += 2;
+        Some(decoded)
     }
 
     /// A number as `serde_json` reads one: `u64` when it fits, else `i64`

@@ -293,6 +293,15 @@ proptest! {
     }
 }
 
+/// `value` as `serde_json` writes it, compact or pretty.
+fn written(value: &Value, pretty: bool) -> String {
+    if pretty {
+        serde_json::to_string_pretty(value).unwrap()
+    } else {
+        serde_json::to_string(value).unwrap()
+    }
+}
+
 /// The scanner's answer, or the parser's when the scanner leaves the text to it.
 fn both(text: &str) -> (Option<u128>, Result<ParamsDigest, DigestError>) {
     (scan::digest(text), ParamsDigest::parsed(text))
@@ -370,11 +379,7 @@ fn the_scanner_agrees_with_the_parser_or_leaves_the_text_to_it() {
 proptest! {
     #[test]
     fn the_scanner_and_the_parser_agree_on_any_value(value in json_value(), pretty in any::<bool>()) {
-        let text = if pretty {
-            serde_json::to_string_pretty(&value).unwrap()
-        } else {
-            serde_json::to_string(&value).unwrap()
-        };
+        let text = written(&value, pretty);
         let (fast, slow) = both(&text);
         let slow = slow.unwrap();
         if let Some(fast) = fast {
@@ -417,11 +422,7 @@ fn plain_value() -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn the_scanner_takes_plain_json_and_agrees(value in plain_value(), pretty in any::<bool>()) {
-        let text = if pretty {
-            serde_json::to_string_pretty(&value).unwrap()
-        } else {
-            serde_json::to_string(&value).unwrap()
-        };
+        let text = written(&value, pretty);
         let (fast, slow) = both(&text);
         prop_assert_eq!(fast.map(ParamsDigest), Some(slow.unwrap()), "{}", text);
     }

@@ -249,10 +249,12 @@ impl Canon {
     }
 
     /// Whether the value about to be written is the root, which ends rootness.
+    #[inline]
     fn take_root(&mut self) -> bool {
         std::mem::replace(&mut self.root, false)
     }
 
+    #[inline]
     fn raw(&mut self, bytes: &[u8]) {
         if let Some(room) = self.buffer.get_mut(self.len..self.len + bytes.len()) {
             room.copy_from_slice(bytes);
@@ -273,6 +275,7 @@ impl Canon {
         }
     }
 
+    #[inline]
     fn tagged(&mut self, tag: u8, bytes: [u8; 8]) {
         let mut buffer = [0; 9];
         buffer[0] = tag;
@@ -280,16 +283,19 @@ impl Canon {
         self.raw(&buffer);
     }
 
+    #[inline]
     fn null(&mut self) {
         self.root = false;
         self.raw(&[NULL]);
     }
 
+    #[inline]
     fn bool(&mut self, value: bool) {
         self.root = false;
         self.raw(&[if value { TRUE } else { FALSE }]);
     }
 
+    #[inline]
     fn u64(&mut self, value: u64) {
         self.root = false;
         self.tagged(UINT, value.to_le_bytes());
@@ -315,21 +321,25 @@ impl Canon {
         }
     }
 
+    #[inline]
     fn str(&mut self, value: &str) {
         self.root = false;
         self.tagged(STRING, (value.len() as u64).to_le_bytes());
         self.raw(value.as_bytes());
     }
 
+    #[inline]
     fn array_start(&mut self) {
         self.root = false;
         self.raw(&[ARRAY]);
     }
 
+    #[inline]
     fn array_end(&mut self) {
         self.raw(&[ARRAY_END]);
     }
 
+    #[inline]
     fn object(&mut self, members: u64, sum: u128) {
         self.root = false;
         let mut buffer = [0; 25];

@@ -427,3 +427,24 @@ proptest! {
         prop_assert_eq!(fast.map(ParamsDigest), Some(slow.unwrap()), "{}", text);
     }
 }
+
+proptest! {
+    /// The word-at-a-time search finds what a byte-by-byte one finds, on
+    /// bytes biased towards the ones it looks for and their neighbours.
+    #[test]
+    fn the_string_run_search_finds_the_first_stop(
+        bytes in prop::collection::vec(
+            prop_oneof![
+                Just(b'"'), Just(b'\\'), Just(0x1f_u8), Just(0x20_u8), Just(0x21_u8),
+                Just(0x00_u8), Just(0x01_u8), Just(0x5b_u8), Just(0x5d_u8), Just(0x80_u8),
+                Just(0xa0_u8), Just(0xff_u8), any::<u8>(),
+            ],
+            0..40,
+        )
+    ) {
+        let expected = bytes
+            .iter()
+            .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20);
+        prop_assert_eq!(scan::plain_run(&bytes), expected);
+    }
+}

@@ -417,7 +417,11 @@ impl Core {
     ///
     /// `seen` is [`Flights::landings`] read before the lookup, when known.
     pub(crate) fn join(&self, target: Target, seen: Option<u64>) -> Join {
-        self.flights
-            .join(target.key.as_u128(), seen, self.clock.nanos())
+        self.join_at(target, seen, self.clock.nanos())
+    }
+
+    /// [`join`](Self::join), at `now` as the caller last read the clock.
+    pub(crate) fn join_at(&self, target: Target, seen: Option<u64>, now: u64) -> Join {
+        self.flights.join(target.key.as_u128(), seen, now)
     }
 }

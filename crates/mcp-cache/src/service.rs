@@ -74,7 +74,9 @@ where
             return ResponseFuture::direct(self.inner.call(request));
         };
         let seen = core.flights.landings();
-        match core.find::<S::Response>(&plan, core.clock.nanos()) {
+        // One reading serves the lookup and the flight a miss starts.
+        let now = core.clock.nanos();
+        match core.find::<S::Response>(&plan, now) {
             Found::Hit {
                 value,
                 served,
@@ -93,7 +95,7 @@ where
                 core.signals.bypass();
                 ResponseFuture::direct(self.inner.call(request))
             }
-            Found::Miss { target, stale } => self.miss(request, plan, target, stale, seen),
+            Found::Miss { target, stale } => self.miss(request, plan, target, stale, seen, now),
         }
     }
 }
@@ -102,7 +104,8 @@ impl<S> Cache<S> {
     /// A miss. The common one, with no call of the same in flight and no
     /// shared tier to ask first, is a named future around the inner call:
     /// no box, no clone. The rest (following another's call, asking Redis)
-    /// waits, and is boxed.
+    /// waits, and is boxed. `seen` is the flights' landings before the
+    /// lookup, `now` the clock as the lookup read it.
     fn miss<Req>(
         &mut self,
         request: Req,
@@ -110,6 +113,7 @@ impl<S> Cache<S> {
         target: Target,
         stale: Option<Arc<Entry>>,
         seen: u64,
+        now: u64,
     ) -> ResponseFuture<S, Req>
     where
         S: Service<Req> + Clone + Send + 'static,
@@ -121,7 +125,7 @@ impl<S> Cache<S> {
         let core = &self.core;
         let tags = plan.tags(&request);
         if !core.has_shared_tier()
-            && let Join::Lead(leader) = core.join(target, Some(seen))
+            && let Join::Lead(leader) = core.join_at(target, Some(seen), now)
         {
             return match core.begin::<S::Response>(leader, &plan, &tags, target) {
                 Begin::Answered(value, served) => {

@@ -35,9 +35,10 @@ pin_project! {
             #[pin]
             future: F,
         },
+        // Boxed: a wait is rare, and its timer, inline, would make every
+        // call's future (and each one wrapping it) larger.
         Waiting {
-            #[pin]
-            sleep: Sleep,
+            sleep: Pin<Box<Sleep>>,
         },
     }
 }
@@ -116,12 +117,14 @@ where
                         _ => None,
                     };
                     match wait {
-                        Some(wait) => this.state.set(State::Waiting { sleep: sleep(wait) }),
+                        Some(wait) => this.state.set(State::Waiting {
+                            sleep: Box::pin(sleep(wait)),
+                        }),
                         None => return Poll::Ready(result),
                     }
                 }
                 StateProjection::Waiting { sleep } => {
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     let Some(retry) = this.retry.as_mut() else {
                         return Poll::Ready(Err(McpError::unavailable("retry state lost")));
                     };

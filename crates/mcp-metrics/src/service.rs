@@ -134,14 +134,8 @@ impl<S> Metrics<S> {
             }
             target.begin();
         }
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        match target {
-            Some(target) => ResponseFuture::new(inner, target, slot, started, span),
-            None => ResponseFuture::traced(inner, span),
-        }
+        let record = target.map(|target| (target, slot, started));
+        ResponseFuture::measured(|| self.inner.call(request), record, span)
     }
 }
 

@@ -55,6 +55,15 @@ pub(crate) enum Begin<V> {
     Fill(Fill),
 }
 
+/// What a fill's result is for the flight's followers; see [`Core::store`].
+pub(crate) enum Share {
+    /// This landing: the kept value, shared already, or none to share.
+    Landing(Landing),
+    /// Not kept, but those of `Sharing` may be handed it: a copy is made
+    /// only when someone follows.
+    Copy(Sharing),
+}
+
 /// A flight's call in progress: its leader, and the generations it fills under.
 pub(crate) struct Fill {
     pub(crate) leader: Leader,
@@ -184,8 +193,10 @@ impl Core {
         let Fill { leader, stamp } = fill;
         match result {
             Ok(value) => {
-                let landing = self.store(plan, &value, stamp, leader.has_followers());
-                leader.land(landing);
+                match self.store(plan, &value, stamp) {
+                    Share::Landing(landing) => leader.land(landing),
+                    Share::Copy(sharing) => self.land_value(leader, &value, sharing),
+                }
                 Ok((value, Served::Called))
             }
             Err(error) => {
@@ -205,7 +216,7 @@ impl Core {
                     self.land_value(leader, &value, Sharing::of(target.partition));
                     return Ok((value, served));
                 }
-                leader.land(Landing::Failed(Arc::new(error.clone())));
+                leader.land_with(|| Landing::Failed(Arc::new(error.clone())));
                 Err(error)
             }
         }
@@ -249,28 +260,28 @@ impl Core {
         self.finish(fill, plan, target, stale, result, serves_stale)
     }
 
+    /// Lands `value` for `sharing`, copied only when someone follows.
     fn land_value<V: Send + Sync + Clone + 'static>(
         &self,
         leader: Leader,
         value: &V,
         sharing: Sharing,
     ) {
-        leader.land(Landing::Value {
+        leader.land_with(|| Landing::Value {
             value: Arc::new(value.clone()),
             sharing,
         });
     }
 
     /// Keeps `value` if the rules allow it, and says whom concurrent askers
-    /// of the same may be handed it (a copy is made for them only when
-    /// there are any, or when it is kept).
-    pub(crate) fn store<V>(&self, plan: &Plan, value: &V, stamp: Stamp, followers: bool) -> Landing
+    /// of the same may be handed it.
+    pub(crate) fn store<V>(&self, plan: &Plan, value: &V, stamp: Stamp) -> Share
     where
         V: McpResponse + Clone + Send + Sync + 'static,
     {
         let outcome = value.outcome();
         if !matches!(outcome, Outcome::Complete | Outcome::ToolError) {
-            return Landing::Unshared;
+            return Share::Landing(Landing::Unshared);
         }
         let hint = value.cache_hint();
         let scope = plan
@@ -285,18 +296,15 @@ impl Core {
             if let Some((ttl, _)) = keep {
                 self.insert_private_mark(plan, ttl, stamp);
             }
-            return Landing::Unshared;
+            return Share::Landing(Landing::Unshared);
         };
-        if keep.is_none() && !followers {
-            return Landing::Unshared;
-        }
+        let Some((ttl, weight)) = keep else {
+            return Share::Copy(Sharing::of(target.partition));
+        };
         let shared: Arc<dyn Any + Send + Sync> = Arc::new(value.clone());
         let landing = Landing::Value {
             value: shared.clone(),
             sharing: Sharing::of(target.partition),
-        };
-        let Some((ttl, weight)) = keep else {
-            return landing;
         };
         let lifetime = self.policy.lifetime(self.clock.nanos(), ttl);
         if scope == CacheScope::Private {
@@ -316,7 +324,7 @@ impl Core {
         if let Some(store) = &self.shared {
             store.put::<V>(target, &stamp, shared, &lifetime);
         }
-        landing
+        Share::Landing(landing)
     }
 
     /// The freshness and weight of a value that may be kept, or `None`.

@@ -62,8 +62,11 @@ pub(crate) enum Landing {
     Abandoned,
 }
 
-/// One call in progress.
+/// One call in progress that someone follows.
 pub(crate) struct Flight {
+    /// The leader's number in its shard: tells its flight from a later one
+    /// of the same key.
+    id: u64,
     landing: Mutex<Option<Landing>>,
     notify: Notify,
     /// When the leader set out, in nanoseconds of the cache's clock:
@@ -98,11 +101,33 @@ impl Flight {
 
 const SHARDS: usize = 64;
 
-type Shard = Mutex<HashMap<u128, Arc<Flight>, KeyHasher>>;
+/// A key's call in progress, as the map holds it. Most misses are never
+/// followed: theirs stays two numbers, and the state followers wait on is
+/// made by the first follower.
+enum Pending {
+    Led { id: u64, started: u64 },
+    Followed(Arc<Flight>),
+}
+
+impl Pending {
+    fn id(&self) -> u64 {
+        match self {
+            Self::Led { id, .. } => *id,
+            Self::Followed(flight) => flight.id,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    pending: HashMap<u128, Pending, KeyHasher>,
+    /// The next leader's number.
+    next: u64,
+}
 
 /// The flights in progress, by key.
 pub(crate) struct Flights {
-    shards: Box<[Shard]>,
+    shards: Box<[Mutex<Shard>]>,
     /// Flights landed, ever: a miss that saw no landing between its lookup
     /// and its join cannot have missed a fill, and need not look again.
     landings: AtomicU64,
@@ -124,7 +149,7 @@ impl Flights {
         })
     }
 
-    fn shard(&self, key: u128) -> MutexGuard<'_, HashMap<u128, Arc<Flight>, KeyHasher>> {
+    fn shard(&self, key: u128) -> MutexGuard<'_, Shard> {
         // Keys are hashes: their top bits pick the shard, their low bits the bucket.
         self.shards[(key >> 122) as usize % SHARDS]
             .lock()
@@ -141,21 +166,33 @@ impl Flights {
     /// is what [`landings`](Self::landings) said before the lookup (`None`
     /// when unknown), `now` the clock.
     pub(crate) fn join(self: &Arc<Self>, key: u128, seen: Option<u64>, now: u64) -> Join {
-        let mut shard = self.shard(key);
-        if let Some(flight) = shard.get(&key) {
-            return Join::Follow(flight.clone());
+        let mut guard = self.shard(key);
+        let shard = &mut *guard;
+        if let Some(pending) = shard.pending.get_mut(&key) {
+            let flight = match pending {
+                Pending::Followed(flight) => flight.clone(),
+                Pending::Led { id, started } => {
+                    let flight = Arc::new(Flight {
+                        id: *id,
+                        landing: Mutex::new(None),
+                        notify: Notify::new(),
+                        started: *started,
+                    });
+                    *pending = Pending::Followed(flight.clone());
+                    flight
+                }
+            };
+            return Join::Follow(flight);
         }
-        let flight = Arc::new(Flight {
-            landing: Mutex::new(None),
-            notify: Notify::new(),
-            started: now,
-        });
-        shard.insert(key, flight.clone());
+        let id = shard.next;
+        shard.next = shard.next.wrapping_add(1);
+        shard.pending.insert(key, Pending::Led { id, started: now });
+        drop(guard);
         let raced = seen.is_none_or(|seen| seen != self.landings());
         Join::Lead(Leader {
             flights: self.clone(),
             key,
-            flight,
+            id,
             landed: false,
             raced,
         })
@@ -166,7 +203,13 @@ impl Flights {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .map(|shard| {
+                shard
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pending
+                    .len()
+            })
             .sum()
     }
 }
@@ -176,7 +219,7 @@ impl Flights {
 pub(crate) struct Leader {
     flights: Arc<Flights>,
     key: u128,
-    flight: Arc<Flight>,
+    id: u64,
     landed: bool,
     raced: bool,
 }
@@ -188,43 +231,46 @@ impl Leader {
         self.raced
     }
 
-    /// Whether anyone is waiting for this flight (the map and the leader
-    /// hold the other references).
-    pub(crate) fn has_followers(&self) -> bool {
-        Arc::strong_count(&self.flight) > 2
+    pub(crate) fn land(self, landing: Landing) {
+        self.land_with(|| landing);
     }
 
-    pub(crate) fn land(mut self, landing: Landing) {
+    /// Lands what `landing` makes, which it makes only when someone
+    /// follows (a shared copy of a value, for one).
+    pub(crate) fn land_with(mut self, landing: impl FnOnce() -> Landing) {
         self.finish(landing);
     }
 
-    fn finish(&mut self, landing: Landing) {
+    fn finish(&mut self, landing: impl FnOnce() -> Landing) {
         self.landed = true;
-        {
+        let removed = {
             let mut shard = self.flights.shard(self.key);
             // Only this flight: a newer one may hold the key already.
-            if shard
+            let ours = shard
+                .pending
                 .get(&self.key)
-                .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight))
-            {
-                shard.remove(&self.key);
-            }
+                .is_some_and(|pending| pending.id() == self.id);
+            let removed = if ours {
+                shard.pending.remove(&self.key)
+            } else {
+                None
+            };
             self.flights.landings.fetch_add(1, Ordering::AcqRel);
+            removed
+        };
+        // Out of the map, the flight gains no follower; one nobody followed
+        // (the common miss) has no one to tell.
+        if let Some(Pending::Followed(flight)) = removed {
+            *flight.landing() = Some(landing());
+            flight.notify.notify_waiters();
         }
-        // Out of the map, the flight gains no follower: with none (the
-        // common miss) nobody reads the landing, and nobody waits.
-        if Arc::strong_count(&self.flight) == 1 {
-            return;
-        }
-        *self.flight.landing() = Some(landing);
-        self.flight.notify.notify_waiters();
     }
 }
 
 impl Drop for Leader {
     fn drop(&mut self) {
         if !self.landed {
-            self.finish(Landing::Abandoned);
+            self.finish(|| Landing::Abandoned);
         }
     }
 }

@@ -54,6 +54,38 @@ async fn a_thousand_concurrent_identical_misses_make_one_call() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn followers_share_a_result_the_cache_may_not_keep() {
+    // `ttlMs: 0`: nothing is kept, but the concurrent askers still share
+    // the one call, through a copy made because they followed.
+    let backend = Backend::new(
+        Duration::from_millis(50),
+        Answer::Read {
+            ttl_ms: Some(0),
+            scope: Some("public"),
+        },
+    );
+    let cache = CacheLayer::new();
+    let service = cache.layer(backend.service());
+
+    let calls: Vec<_> = (0..100)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move { call(&service, read("demo://slow/50")).await })
+        })
+        .collect();
+    let mut texts = HashSet::new();
+    for answer in calls {
+        texts.insert(text(&answer.await.unwrap().unwrap()));
+    }
+    assert_eq!(backend.calls(), 1, "exactly one inner call");
+    assert_eq!(texts.len(), 1, "everyone got the same result: {texts:?}");
+    assert_eq!(cache.counts().coalesced, 99);
+    // Nothing was kept: the next asker calls again.
+    call(&service, read("demo://slow/50")).await.unwrap();
+    assert_eq!((backend.calls(), cache.counts().l1_hits), (2, 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn followers_share_the_error_and_it_is_not_kept() {
     let backend = Backend::new(Duration::from_millis(50), Answer::Error(-32603));
     let service = CacheLayer::new().layer(backend.service());

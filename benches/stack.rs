@@ -18,7 +18,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use futures::FutureExt;
 use mcp_breaker::TimeoutLayer;
 use mcp_service::{
@@ -135,17 +135,9 @@ fn stack(c: &mut Criterion) {
     group.finish();
 }
 
-fn layers(c: &mut Criterion) {
-    let mut group = c.benchmark_group("layers");
-    group
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(20);
-    let runtime = runtime();
-    let _entered = runtime.enter();
-    let service = service();
-    let miss = read("demo://miss");
-    let stacks = [
+/// The stacks of the `layers` group: every layer off, then each on alone.
+fn layer_stacks() -> Vec<(&'static str, McpStack)> {
+    vec![
         ("off", McpStack::bare()),
         ("retry", McpStack::bare().retry(|retry| retry)),
         (
@@ -168,8 +160,20 @@ fn layers(c: &mut Criterion) {
                 .stats(|stats| stats)
                 .prometheus(false),
         ),
-    ];
-    for (id, stack) in stacks {
+    ]
+}
+
+fn layers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("layers");
+    group
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(20);
+    let runtime = runtime();
+    let _entered = runtime.enter();
+    let service = service();
+    let miss = read("demo://miss");
+    for (id, stack) in layer_stacks() {
         let mut stacked = stack.build().unwrap().layer(service.clone());
         group.bench_function(id, |b| {
             b.iter_batched(
@@ -182,5 +186,64 @@ fn layers(c: &mut Criterion) {
     group.finish();
 }
 
+/// Makes `calls` calls of one case, untimed, for counting instructions:
+/// where this VM's timings vary by a quarter from run to run, callgrind's
+/// counts vary by about 2 %. Run the binary twice, with 0 and with 20000
+/// calls, and divide the difference of the two totals by 20000:
+///
+/// ```text
+/// STACK_CASE=full_miss STACK_CALLS=20000 valgrind --tool=callgrind \
+///     --callgrind-out-file=/dev/null target/release/deps/stack-<hash>
+/// ```
+///
+/// Cases: `bare`, `full_miss`, `full_hit`, and the ids of `layers`.
+fn counted(case: &str, calls: u32) {
+    let runtime = runtime();
+    let _entered = runtime.enter();
+    let (mut stacked, request) = match case {
+        "bare" => {
+            let (mut bare, request) = (service(), read("demo://miss"));
+            for _ in 0..calls {
+                std::hint::black_box(bare.call(request.clone()).now_or_never());
+            }
+            return;
+        }
+        "full_miss" => (
+            McpStack::new().build().unwrap().layer(service()),
+            read("demo://miss"),
+        ),
+        "full_hit" => (
+            McpStack::new().build().unwrap().layer(service()),
+            read("demo://kept"),
+        ),
+        layer => {
+            let Some((_, stack)) = layer_stacks().into_iter().find(|(id, _)| *id == layer) else {
+                panic!("no case {layer}: bare, full_miss, full_hit or a layers id");
+            };
+            (stack.build().unwrap().layer(service()), read("demo://miss"))
+        }
+    };
+    // Past the first calls' one-time work (the kept entry's fill among it).
+    for _ in 0..3 {
+        stacked
+            .call(request.clone())
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+    }
+    for _ in 0..calls {
+        std::hint::black_box(stacked.call(request.clone()).now_or_never());
+    }
+}
+
 criterion_group!(benches, layers, stack);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(case) = std::env::var("STACK_CASE") {
+        let calls = std::env::var("STACK_CALLS").map_or(0, |calls| calls.parse().unwrap());
+        counted(&case, calls);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

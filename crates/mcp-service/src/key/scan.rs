@@ -72,33 +72,32 @@ impl<'a> Scan<'a> {
     where
         'a: 's,
     {
+        let bytes = self.text.as_bytes();
         let start = self.at + 1;
-        self.at = start;
-        let mut escaped = false;
+        let mut end = start + plain_run(bytes.get(start..)?)?;
+        if bytes[end] == b'"' {
+            // No escape, the common case: the text itself.
+            self.at = end + 1;
+            return self.text.get(start..end);
+        }
+        // Decoded run by run, each run scanned once.
+        scratch.clear();
+        let mut from = start;
         loop {
-            let rest = self.text.as_bytes().get(self.at..)?;
-            let len = plain_run(rest)?;
-            // Both ends are ASCII bytes of a `str`, so on character boundaries.
-            let run = self.text.get(self.at..self.at + len)?;
-            self.at += len;
-            match rest[len] {
-                b'"' if !escaped => {
-                    self.at += 1;
-                    return self.text.get(start..self.at - 1);
+            match bytes[end] {
+                b'\\' => {
+                    scratch.push_str(self.text.get(from..end)?);
+                    self.at = end;
+                    scratch.push(self.escape()?);
+                    from = self.at;
+                    end = from + plain_run(bytes.get(from..)?)?;
                 }
                 b'"' => {
-                    self.at += 1;
-                    scratch.push_str(run);
+                    scratch.push_str(self.text.get(from..end)?);
+                    self.at = end + 1;
                     return Some(scratch);
                 }
-                b'\\' => {
-                    if !escaped {
-                        scratch.clear();
-                        escaped = true;
-                    }
-                    scratch.push_str(run);
-                    scratch.push(self.escape()?);
-                }
+                // A raw control character: not JSON.
                 _ => return None,
             }
         }

@@ -200,7 +200,7 @@ fn layers(c: &mut Criterion) {
 fn counted(case: &str, calls: u32) {
     let runtime = runtime();
     let _entered = runtime.enter();
-    let (mut stacked, request) = match case {
+    let (layer, uri) = match case {
         "bare" => {
             let (mut bare, request) = (service(), read("demo://miss"));
             for _ in 0..calls {
@@ -208,21 +208,16 @@ fn counted(case: &str, calls: u32) {
             }
             return;
         }
-        "full_miss" => (
-            McpStack::new().build().unwrap().layer(service()),
-            read("demo://miss"),
-        ),
-        "full_hit" => (
-            McpStack::new().build().unwrap().layer(service()),
-            read("demo://kept"),
-        ),
+        "full_miss" => (McpStack::new().build().unwrap(), "demo://miss"),
+        "full_hit" => (McpStack::new().build().unwrap(), "demo://kept"),
         layer => {
             let Some((_, stack)) = layer_stacks().into_iter().find(|(id, _)| *id == layer) else {
                 panic!("no case {layer}: bare, full_miss, full_hit or a layers id");
             };
-            (stack.build().unwrap().layer(service()), read("demo://miss"))
+            (stack.build().unwrap(), "demo://miss")
         }
     };
+    let (mut stacked, request) = (layer.layer(service()), read(uri));
     // Past the first calls' one-time work (the kept entry's fill among it).
     for _ in 0..3 {
         stacked
@@ -230,6 +225,15 @@ fn counted(case: &str, calls: u32) {
             .now_or_never()
             .unwrap()
             .unwrap();
+    }
+    if let Some(cache) = layer.cache() {
+        let counts = cache.counts();
+        let expected = if uri == "demo://kept" { (1, 2) } else { (3, 0) };
+        assert_eq!(
+            (counts.misses, counts.l1_hits),
+            expected,
+            "{case} measures what it is named for"
+        );
     }
     for _ in 0..calls {
         std::hint::black_box(stacked.call(request.clone()).now_or_never());

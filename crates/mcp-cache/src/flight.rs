@@ -8,7 +8,7 @@
 
 use std::{
     any::Any,
-    collections::HashMap,
+    collections::{HashMap, hash_map::Entry},
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicU64, Ordering},
@@ -116,6 +116,23 @@ impl Pending {
             Self::Followed(flight) => flight.id,
         }
     }
+
+    /// The flight to wait on, made by its first follower.
+    fn follow(&mut self) -> Arc<Flight> {
+        match self {
+            Self::Followed(flight) => flight.clone(),
+            Self::Led { id, started } => {
+                let flight = Arc::new(Flight {
+                    id: *id,
+                    landing: Mutex::new(None),
+                    notify: Notify::new(),
+                    started: *started,
+                });
+                *self = Self::Followed(flight.clone());
+                flight
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -168,25 +185,12 @@ impl Flights {
     pub(crate) fn join(self: &Arc<Self>, key: u128, seen: Option<u64>, now: u64) -> Join {
         let mut guard = self.shard(key);
         let shard = &mut *guard;
-        if let Some(pending) = shard.pending.get_mut(&key) {
-            let flight = match pending {
-                Pending::Followed(flight) => flight.clone(),
-                Pending::Led { id, started } => {
-                    let flight = Arc::new(Flight {
-                        id: *id,
-                        landing: Mutex::new(None),
-                        notify: Notify::new(),
-                        started: *started,
-                    });
-                    *pending = Pending::Followed(flight.clone());
-                    flight
-                }
-            };
-            return Join::Follow(flight);
-        }
         let id = shard.next;
-        shard.next = shard.next.wrapping_add(1);
-        shard.pending.insert(key, Pending::Led { id, started: now });
+        match shard.pending.entry(key) {
+            Entry::Occupied(mut entry) => return Join::Follow(entry.get_mut().follow()),
+            Entry::Vacant(entry) => entry.insert(Pending::Led { id, started: now }),
+        };
+        shard.next = id.wrapping_add(1);
         drop(guard);
         let raced = seen.is_none_or(|seen| seen != self.landings());
         Join::Lead(Leader {
@@ -246,14 +250,9 @@ impl Leader {
         let removed = {
             let mut shard = self.flights.shard(self.key);
             // Only this flight: a newer one may hold the key already.
-            let ours = shard
-                .pending
-                .get(&self.key)
-                .is_some_and(|pending| pending.id() == self.id);
-            let removed = if ours {
-                shard.pending.remove(&self.key)
-            } else {
-                None
+            let removed = match shard.pending.entry(self.key) {
+                Entry::Occupied(entry) if entry.get().id() == self.id => Some(entry.remove()),
+                _ => None,
             };
             self.flights.landings.fetch_add(1, Ordering::AcqRel);
             removed

@@ -16,10 +16,13 @@ use std::{collections::HashSet, time::Duration};
 
 use common::{Answer, Backend, call, read, request, text};
 use mcp_cache::CacheLayer;
-use mcp_service::McpError;
+use mcp_service::{
+    McpError,
+    jsonrpc::{JsonRpcRequest, JsonRpcResponse},
+};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use tower::Layer;
+use tower::{Layer, Service};
 
 fn public_read() -> Answer {
     Answer::Read {
@@ -28,13 +31,17 @@ fn public_read() -> Answer {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_thousand_concurrent_identical_misses_make_one_call() {
-    let backend = Backend::new(Duration::from_millis(50), public_read());
-    let cache = CacheLayer::new();
-    let service = cache.layer(backend.service());
-
-    let calls: Vec<_> = (0..1000)
+/// The texts that `askers` concurrent reads of `demo://slow/50` got.
+async fn concurrent_reads<S>(service: &S, askers: usize) -> HashSet<String>
+where
+    S: Service<JsonRpcRequest, Response = JsonRpcResponse, Error = McpError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    let calls: Vec<_> = (0..askers)
         .map(|_| {
             let service = service.clone();
             tokio::spawn(async move { call(&service, read("demo://slow/50")).await })
@@ -44,6 +51,16 @@ async fn a_thousand_concurrent_identical_misses_make_one_call() {
     for answer in calls {
         texts.insert(text(&answer.await.unwrap().unwrap()));
     }
+    texts
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_concurrent_identical_misses_make_one_call() {
+    let backend = Backend::new(Duration::from_millis(50), public_read());
+    let cache = CacheLayer::new();
+    let service = cache.layer(backend.service());
+
+    let texts = concurrent_reads(&service, 1000).await;
     assert_eq!(backend.calls(), 1, "exactly one inner call");
     assert_eq!(texts.len(), 1, "everyone got the same result: {texts:?}");
     let counts = cache.counts();
@@ -67,16 +84,7 @@ async fn followers_share_a_result_the_cache_may_not_keep() {
     let cache = CacheLayer::new();
     let service = cache.layer(backend.service());
 
-    let calls: Vec<_> = (0..100)
-        .map(|_| {
-            let service = service.clone();
-            tokio::spawn(async move { call(&service, read("demo://slow/50")).await })
-        })
-        .collect();
-    let mut texts = HashSet::new();
-    for answer in calls {
-        texts.insert(text(&answer.await.unwrap().unwrap()));
-    }
+    let texts = concurrent_reads(&service, 100).await;
     assert_eq!(backend.calls(), 1, "exactly one inner call");
     assert_eq!(texts.len(), 1, "everyone got the same result: {texts:?}");
     assert_eq!(cache.counts().coalesced, 99);

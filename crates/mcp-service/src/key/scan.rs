@@ -256,7 +256,7 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// Where the first `"`, `\\` or control byte of `bytes` is, if anywhere.
+/// Where the first `"`, `\` or control byte of `bytes` is, if anywhere.
 ///
 /// Eight bytes at a time: in each word, a byte equal to one of the two, or
 /// below 0x20, gets its top bit set, and the lowest such bit is the first

@@ -29,7 +29,7 @@ use std::{
 use bytes::Bytes;
 use http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
-    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE},
+    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST},
 };
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
@@ -95,6 +95,9 @@ struct Shared {
     info: Arc<UpstreamInfo>,
     client: HttpClient,
     options: HttpOptions,
+    /// The `Host` of every request, made once: the pool would format it
+    /// from the URL for each request that comes without one.
+    host: Option<HeaderValue>,
     /// Exchanges in flight, each holding one connection.
     busy: AtomicUsize,
     /// Ends the listeners at shutdown.
@@ -122,6 +125,7 @@ impl HttpLeg {
             shared: Arc::new(Shared {
                 info,
                 client,
+                host: host_header(&options.url),
                 options,
                 busy: AtomicUsize::new(0),
                 closing: CancellationToken::new(),
@@ -347,9 +351,7 @@ impl HttpLeg {
         state: &SlotState,
         last_event_id: &mut Option<String>,
     ) -> bool {
-        let mut request = Request::new(Full::new(Bytes::new()));
-        *request.method_mut() = Method::GET;
-        *request.uri_mut() = self.shared.options.url.clone();
+        let mut request = self.shared.request(Method::GET, Bytes::new());
         let headers = request.headers_mut();
         headers.insert(ACCEPT, HeaderValue::from_static(EVENT_STREAM));
         self.shared.protocol_headers(headers, state, None, context);
@@ -439,9 +441,7 @@ impl HttpLeg {
         let Some(session_id) = state.session_id.clone() else {
             return;
         };
-        let mut request = Request::new(Full::new(Bytes::new()));
-        *request.method_mut() = Method::DELETE;
-        *request.uri_mut() = self.shared.options.url.clone();
+        let mut request = self.shared.request(Method::DELETE, Bytes::new());
         request.headers_mut().insert(SESSION_ID, session_id);
         if let Some(version) = &state.version {
             request
@@ -487,6 +487,17 @@ impl HttpLeg {
 }
 
 impl Shared {
+    /// A request to the upstream's URL.
+    fn request(&self, method: Method, body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = self.options.url.clone();
+        if let Some(host) = &self.host {
+            request.headers_mut().insert(HOST, host.clone());
+        }
+        request
+    }
+
     /// The session, version and authorization headers of a request.
     fn protocol_headers(
         &self,
@@ -519,9 +530,7 @@ impl Shared {
         request_version: Option<&HeaderValue>,
         context: &CallContext,
     ) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.options.url.clone();
+        let mut request = self.request(Method::POST, body);
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
         headers.insert(
@@ -1085,6 +1094,17 @@ fn drain(body: Incoming) {
     }
 }
 
+/// The `Host` header for `url`: its host, and its port unless it is 80,
+/// as the pool would write it.
+fn host_header(url: &Uri) -> Option<HeaderValue> {
+    let host = url.host()?;
+    let value = match url.port_u16() {
+        Some(port) if port != 80 => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::try_from(value).ok()
+}
+
 /// An answer that carries no JSON-RPC response: unavailable for 5xx and
 /// 429 (the breaker counts them), the client's fault for other 4xx.
 fn refusal(shared: &Shared, status: StatusCode, body: &[u8]) -> McpError {
@@ -1115,5 +1135,14 @@ mod tests {
             header_text("=?base64?eA==?="),
             "=?base64?PT9iYXNlNjQ/ZUE9PT89?="
         );
+    }
+
+    #[test]
+    fn the_host_header_names_the_port_unless_it_is_80() {
+        let host = |url: &str| host_header(&url.parse().unwrap()).unwrap();
+        assert_eq!(host("http://127.0.0.1:8080/mcp"), "127.0.0.1:8080");
+        assert_eq!(host("http://mcp.internal/mcp"), "mcp.internal");
+        assert_eq!(host("http://mcp.internal:80/mcp"), "mcp.internal");
+        assert_eq!(host("http://[::1]:9000/mcp"), "[::1]:9000");
     }
 }

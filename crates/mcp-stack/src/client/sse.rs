@@ -211,14 +211,25 @@ impl EventParser {
                 bytes = rest;
                 continue;
             }
-            match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', bytes) {
                 None => {
                     self.extend_line(bytes, out);
                     return;
                 }
                 Some(end) => {
-                    self.extend_line(&bytes[..end], out);
-                    self.end_line(out);
+                    let line = &bytes[..end];
+                    if self.line.is_empty() && !self.line_dropped && line.len() <= self.room() {
+                        // The whole line is in these bytes: read it where it
+                        // is, as `end_line` would read it from the buffer.
+                        if line.is_empty() {
+                            self.dispatch(out);
+                        } else {
+                            self.field(line);
+                        }
+                    } else {
+                        self.extend_line(line, out);
+                        self.end_line(out);
+                    }
                     self.after_cr = bytes[end] == b'\r';
                     bytes = &bytes[end + 1..];
                 }
@@ -226,15 +237,20 @@ impl EventParser {
         }
     }
 
+    /// How long the line in progress may grow.
+    fn room(&self) -> usize {
+        if self.oversized {
+            MAX_SKIPPED_LINE
+        } else {
+            self.max_event_bytes.saturating_sub(self.event_bytes)
+        }
+    }
+
     fn extend_line(&mut self, part: &[u8], out: &mut VecDeque<Parsed>) {
         if part.is_empty() || self.line_dropped {
             return;
         }
-        let room = if self.oversized {
-            MAX_SKIPPED_LINE
-        } else {
-            self.max_event_bytes.saturating_sub(self.event_bytes)
-        };
+        let room = self.room();
         if self.line.len() + part.len() <= room {
             self.line.extend_from_slice(part);
             return;
@@ -423,6 +439,40 @@ mod tests {
         assert_eq!(out.into_iter().collect::<Vec<_>>(), [Parsed::Overflowing]);
         // A megabyte went by; the buffer stayed near the limit.
         assert!(parser.line.capacity() < 4096, "{}", parser.line.capacity());
+    }
+
+    proptest::proptest! {
+        /// Lines read in place (whole in one chunk) and lines put together
+        /// across chunks parse alike, at any limit.
+        #[test]
+        fn how_the_stream_is_cut_does_not_change_its_events(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "data: ", "data:", "id: ", "event: ", "retry: 5", ": c", "x", "yz",
+                    "\n", "\r", "\r\n", "\n\n", "\0",
+                ]),
+                0..60,
+            ),
+            cuts in proptest::collection::vec(0usize..400, 0..8),
+            max in proptest::sample::select(vec![4usize, 16, 64, 4096]),
+        ) {
+            let stream = pieces.concat();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|cut| cut % (stream.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for cut in cuts {
+                chunks.push(&stream[start..cut]);
+                start = cut;
+            }
+            chunks.push(&stream[start..]);
+            // Byte by byte, every line is put together in the buffer.
+            let bytes: Vec<String> = stream.chars().map(String::from).collect();
+            let bytes: Vec<&str> = bytes.iter().map(String::as_str).collect();
+            let whole = parse(max, &[&stream]);
+            proptest::prop_assert_eq!(&parse(max, &chunks), &whole);
+            proptest::prop_assert_eq!(&parse(max, &bytes), &whole);
+        }
     }
 
     #[test]

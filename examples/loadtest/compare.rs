@@ -22,7 +22,7 @@ use tokio::{
 use crate::{
     cli::Options,
     client,
-    report::{Comparison, Report},
+    report::{Comparison, CpuCost, Report},
     run::{self, RunError, Target},
 };
 
@@ -90,7 +90,7 @@ pub(crate) async fn run(options: &Options) -> Result<Comparison, CompareError> {
     }
     let bare = start_demo(&binary, "bare").await?;
     let stack = start_demo(&binary, "stack").await?;
-    let comparison = rounds(options, [(&bare, "bare"), (&stack, "stack")]).await;
+    let comparison = rounds(options, [(&bare, "bare", None), (&stack, "stack", None)]).await;
     bare.stop().await;
     stack.stop().await;
     comparison
@@ -120,7 +120,14 @@ async fn run_gateway(server: &Path, options: &Options) -> Result<Comparison, Com
         )
     })
     .await?;
-    let comparison = rounds(options, [(&upstream, "direct"), (&front, "gateway")]).await;
+    let comparison = rounds(
+        options,
+        [
+            (&upstream, "direct", None),
+            (&front, "gateway", Some(&upstream)),
+        ],
+    )
+    .await;
     front.stop().await;
     upstream.stop().await;
     comparison
@@ -128,23 +135,35 @@ async fn run_gateway(server: &Path, options: &Options) -> Result<Comparison, Com
 
 /// Loads each side `options.rounds` times, in turns: first then second,
 /// then second then first, and so on, so a machine that speeds up or slows
-/// down over the run weighs on both sides alike.
+/// down over the run weighs on both sides alike. A side is the server under
+/// load and, for the gateway, the upstream behind it: the CPU time of both,
+/// and of this process, is counted while that side is loaded.
 async fn rounds(
     options: &Options,
-    sides: [(&Server, &'static str); 2],
+    sides: [(&Server, &'static str, Option<&Server>); 2],
 ) -> Result<Comparison, CompareError> {
     let mut merged: [Option<Report>; 2] = [None, None];
-    let mut cpu_seconds = [Some(0.0); 2];
+    let mut spent = [[Some(0.0); 3]; 2];
     let mut round_ratios = Vec::with_capacity(options.rounds);
     for round in 0..options.rounds {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         let mut rps = [0.0; 2];
         for side in order {
-            let (server, label) = sides[side];
-            let before = server.cpu_seconds();
+            let (server, label, behind) = sides[side];
+            let clocks = || {
+                [
+                    server.cpu_seconds(),
+                    behind.map_or(Some(0.0), Server::cpu_seconds),
+                    own_cpu_seconds(),
+                ]
+            };
+            let before = clocks();
             let report = load(server, label, options).await?;
-            let spent = before.zip(server.cpu_seconds()).map(|(b, a)| a - b);
-            cpu_seconds[side] = cpu_seconds[side].zip(spent).map(|(sum, s)| sum + s);
+            let after = clocks();
+            for (sum, (before, after)) in spent[side].iter_mut().zip(before.into_iter().zip(after))
+            {
+                *sum = sum.zip(before.zip(after)).map(|(sum, (b, a))| sum + a - b);
+            }
             rps[side] = report.rps();
             match &mut merged[side] {
                 Some(all) => all.absorb(&report),
@@ -158,21 +177,31 @@ async fn rounds(
     let [Some(first), Some(second)] = merged else {
         unreachable!("at least one round ran: the flag is at least 1");
     };
-    let per_request = |seconds: Option<f64>, report: &Report| {
+    let cost = |side: usize, report: &Report| {
         let requests = report.total().requests();
-        seconds
-            .filter(|_| requests > 0)
-            .map(|s| s * 1e6 / requests as f64)
+        let per_request = |seconds: Option<f64>| {
+            seconds
+                .filter(|_| requests > 0)
+                .map(|s| s * 1e6 / requests as f64)
+        };
+        let [server, upstream, loader] = spent[side];
+        CpuCost {
+            server: per_request(server),
+            upstream: sides[side].2.and_then(|_| per_request(upstream)),
+            loader: per_request(loader),
+        }
     };
     Ok(Comparison {
-        cpu_micros: [
-            per_request(cpu_seconds[0], &first),
-            per_request(cpu_seconds[1], &second),
-        ],
+        cpu: [cost(0, &first), cost(1, &second)],
         first,
         second,
         round_ratios,
     })
+}
+
+/// The CPU time this load tester has spent so far (Linux only).
+fn own_cpu_seconds() -> Option<f64> {
+    cpu_of_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
 async fn start_demo(binary: &Path, label: &'static str) -> Result<Server, CompareError> {

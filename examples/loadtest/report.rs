@@ -393,17 +393,48 @@ pub(crate) struct Comparison {
     pub(crate) second: Report,
     /// Second/first requests per second, round by round.
     pub(crate) round_ratios: Vec<f64>,
-    /// CPU time the server under load spent per answered request, in
-    /// microseconds, on each side (`None` where the OS does not tell).
-    pub(crate) cpu_micros: [Option<f64>; 2],
+    /// What each side's requests cost in CPU time, process by process.
+    pub(crate) cpu: [CpuCost; 2],
+}
+
+/// The CPU time one side spent per answered request, in microseconds, by
+/// process (`None` where the OS does not tell). Client, servers and the
+/// machine's other work share its cores: on a machine the load saturates,
+/// a side's requests per second go as the inverse of [`all`](Self::all).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct CpuCost {
+    /// The server under load: the demo, or the gateway.
+    pub(crate) server: Option<f64>,
+    /// The upstream behind the gateway, on the side that has one.
+    pub(crate) upstream: Option<f64>,
+    /// This load tester.
+    pub(crate) loader: Option<f64>,
+}
+
+impl CpuCost {
+    /// Every process's share together: what one request costs the machine.
+    pub(crate) fn all(&self) -> Option<f64> {
+        Some(self.server? + self.loader? + self.upstream.unwrap_or(0.0))
+    }
 }
 
 impl Comparison {
-    /// Second/first CPU time per request, when both are known.
+    /// Second/first CPU time per request of the server under load, when
+    /// both are known.
     pub(crate) fn cpu_ratio(&self) -> Option<f64> {
-        let [first, second] = self.cpu_micros;
+        let [first, second] = self.cpu;
         first
-            .zip(second)
+            .server
+            .zip(second.server)
+            .and_then(|(first, second)| ratio(second, first))
+    }
+
+    /// Second/first CPU time per request of every process together.
+    pub(crate) fn all_cpu_ratio(&self) -> Option<f64> {
+        let [first, second] = self.cpu;
+        first
+            .all()
+            .zip(second.all())
             .and_then(|(first, second)| ratio(second, first))
     }
 
@@ -435,7 +466,7 @@ pub(crate) fn compare_table(sides: Sides, comparison: &Comparison) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<16} {:>12} {:>12} {:>11}",
+        "{:<20} {:>12} {:>12} {:>11}",
         "",
         sides.first,
         sides.second,
@@ -444,7 +475,7 @@ pub(crate) fn compare_table(sides: Sides, comparison: &Comparison) -> String {
     let (bare_total, stack_total) = (bare.total(), stack.total());
     let row = |out: &mut String, name: &str, bare: String, stack: String, ratio: Option<f64>| {
         let ratio = ratio.map_or(String::new(), |r| format!("{r:.2}x"));
-        let _ = writeln!(out, "{name:<16} {bare:>12} {stack:>12} {ratio:>11}");
+        let _ = writeln!(out, "{name:<20} {bare:>12} {stack:>12} {ratio:>11}");
     };
     row(
         &mut out,
@@ -511,13 +542,37 @@ pub(crate) fn compare_table(sides: Sides, comparison: &Comparison) -> String {
         percent(stack.cache_hit_rate),
         None,
     );
-    let [bare_cpu, stack_cpu] = comparison.cpu_micros;
+    let [bare_cpu, stack_cpu] = comparison.cpu;
+    let micros = |value: Option<f64>| value.map_or("-".into(), |micros| format!("{micros:.1}"));
     row(
         &mut out,
         "server cpu µs/req",
-        bare_cpu.map_or("-".into(), |micros| format!("{micros:.1}")),
-        stack_cpu.map_or("-".into(), |micros| format!("{micros:.1}")),
+        micros(bare_cpu.server),
+        micros(stack_cpu.server),
         comparison.cpu_ratio(),
+    );
+    if bare_cpu.upstream.is_some() || stack_cpu.upstream.is_some() {
+        row(
+            &mut out,
+            "upstream cpu µs/req",
+            micros(bare_cpu.upstream),
+            micros(stack_cpu.upstream),
+            None,
+        );
+    }
+    row(
+        &mut out,
+        "loader cpu µs/req",
+        micros(bare_cpu.loader),
+        micros(stack_cpu.loader),
+        None,
+    );
+    row(
+        &mut out,
+        "all cpu µs/req",
+        micros(bare_cpu.all()),
+        micros(stack_cpu.all()),
+        comparison.all_cpu_ratio(),
     );
     if comparison.round_ratios.len() > 1 {
         let rounds: Vec<String> = comparison
@@ -562,11 +617,25 @@ pub(crate) fn compare_json(sides: Sides, comparison: &Comparison) -> Value {
             "rps_by_round": comparison.round_ratios,
             "rps_median_of_rounds": comparison.median_ratio(),
             "server_cpu": comparison.cpu_ratio(),
+            "all_cpu": comparison.all_cpu_ratio(),
         },
         "server_cpu_micros_per_request": {
-            sides.first: comparison.cpu_micros[0],
-            sides.second: comparison.cpu_micros[1],
+            sides.first: comparison.cpu[0].server,
+            sides.second: comparison.cpu[1].server,
         },
+        "cpu_micros_per_request": {
+            sides.first: cpu_json(&comparison.cpu[0]),
+            sides.second: cpu_json(&comparison.cpu[1]),
+        },
+    })
+}
+
+fn cpu_json(cost: &CpuCost) -> Value {
+    json!({
+        "server": cost.server,
+        "upstream": cost.upstream,
+        "loader": cost.loader,
+        "all": cost.all(),
     })
 }
 
@@ -660,7 +729,7 @@ mod tests {
             round_ratios: vec![second.rps() / first.rps()],
             first,
             second,
-            cpu_micros: [None, None],
+            cpu: [CpuCost::default(); 2],
         }
     }
 
@@ -670,17 +739,39 @@ mod tests {
         let mut stack = report("stack", &[2_000; 50], 0);
         stack.cache_hit_rate = Some(0.5);
         let mut comparison = one_round(bare, stack);
-        comparison.cpu_micros = [Some(80.0), Some(100.0)];
+        comparison.cpu = [
+            CpuCost {
+                server: Some(80.0),
+                upstream: None,
+                loader: Some(40.0),
+            },
+            CpuCost {
+                server: Some(100.0),
+                upstream: None,
+                loader: Some(50.0),
+            },
+        ];
         let value = compare_json(Sides::STACK, &comparison);
         assert_eq!(value["ratio"]["rps"], 0.5);
         assert_eq!(value["ratio"]["p50"], 2.0);
         assert_eq!(value["ratio"]["server_cpu"], 1.25);
+        assert_eq!(value["ratio"]["all_cpu"], 1.25);
         assert_eq!(value["server_cpu_micros_per_request"]["bare"], 80.0);
+        assert_eq!(value["cpu_micros_per_request"]["stack"]["all"], 150.0);
+        assert_eq!(
+            value["cpu_micros_per_request"]["stack"]["upstream"],
+            Value::Null
+        );
         let table = compare_table(Sides::STACK, &comparison);
         assert!(table.contains("0.50x"), "{table}");
         assert!(table.contains("50.0%"), "{table}");
         assert!(table.contains("n/a"), "{table}");
         assert!(table.contains("1.25x"), "{table}");
+        assert!(table.contains("150.0"), "{table}");
+        assert!(
+            !table.contains("upstream cpu"),
+            "no side has an upstream: {table}"
+        );
         assert!(
             !table.contains("by round"),
             "one round has no round line: {table}"
@@ -703,7 +794,7 @@ mod tests {
             first: bare,
             second: stack,
             round_ratios: vec![0.9, 0.3, 0.8],
-            cpu_micros: [None, None],
+            cpu: [CpuCost::default(); 2],
         };
         assert_eq!(comparison.median_ratio(), Some(0.8));
         let table = compare_table(Sides::STACK, &comparison);
@@ -718,13 +809,30 @@ mod tests {
     fn a_gateway_comparison_is_labelled_direct_and_gateway() {
         let direct = report("direct", &[1_000; 100], 0);
         let through = report("gateway", &[1_250; 80], 0);
-        let comparison = one_round(direct, through);
+        let mut comparison = one_round(direct, through);
+        comparison.cpu = [
+            CpuCost {
+                server: Some(100.0),
+                upstream: None,
+                loader: Some(60.0),
+            },
+            CpuCost {
+                server: Some(120.0),
+                upstream: Some(110.0),
+                loader: Some(50.0),
+            },
+        ];
         let value = compare_json(Sides::GATEWAY, &comparison);
         assert_eq!(value["ratio"]["rps"], 0.8);
+        // The gateway side costs its gateway, the upstream and the loader.
+        assert_eq!(value["cpu_micros_per_request"]["gateway"]["all"], 280.0);
+        assert_eq!(value["ratio"]["all_cpu"], 1.75);
         assert!(value["direct"].is_object() && value["gateway"].is_object());
         let table = compare_table(Sides::GATEWAY, &comparison);
         assert!(table.contains("gateway/direct"), "{table}");
         assert!(table.contains("0.80x"), "{table}");
+        assert!(table.contains("upstream cpu µs/req"), "{table}");
+        assert!(table.contains("1.75x"), "{table}");
     }
 
     #[test]

@@ -53,10 +53,28 @@ pub enum HttpClientError {
     /// The JSON-RPC message could not be encoded.
     #[error("could not encode the JSON-RPC message: {0}")]
     Encode(#[source] serde_json::Error),
-    /// Connecting or exchanging the request failed (refused, reset, the
-    /// connect timeout, a malformed response head).
+    /// No TCP connection could be made to the server (refused,
+    /// unreachable, its name did not resolve).
+    #[error("connecting to {address} failed: {source}")]
+    Connect {
+        /// The `host:port` connected to.
+        address: String,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TCP connection was not made within the connect timeout.
+    #[error("connecting to {address} took longer than {after:?}")]
+    ConnectTimeout {
+        /// The `host:port` connected to.
+        address: String,
+        /// The configured connect timeout.
+        after: Duration,
+    },
+    /// Exchanging the request failed (the connection reset or closed, a
+    /// malformed response head).
     #[error("HTTP request failed: {0}")]
-    Request(#[source] hyper_util::client::legacy::Error),
+    Request(#[source] hyper::Error),
     /// The connection failed while the response body was being read.
     #[error("reading the response body failed: {0}")]
     Body(#[source] hyper::Error),

@@ -1,18 +1,16 @@
 //! The pooled HTTP/1.1 client and its builder.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::{TokioExecutor, TokioTimer},
-};
 use tokio::time::Instant;
 
-use super::{Endpoint, HttpClientError};
+use super::{
+    Endpoint, HttpClientError,
+    pool::{Body, Limits, Pool, ResponseFuture},
+};
 
 /// Default for [`HttpClientBuilder::max_idle_per_host`].
 pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 32;
@@ -37,7 +35,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// [`HttpClientError::TlsNotSupported`].
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    pool: Client<HttpConnector, Full<Bytes>>,
+    pool: Arc<Pool>,
     request_timeout: Duration,
 }
 
@@ -64,22 +62,18 @@ impl HttpClient {
     pub(super) async fn send(
         &self,
         request: Request<Full<Bytes>>,
-    ) -> Result<(Response<Incoming>, Instant), HttpClientError> {
+    ) -> Result<(Response<Body>, Instant), HttpClientError> {
         let deadline = Instant::now() + self.request_timeout;
         let response = tokio::time::timeout_at(deadline, self.pool.request(request))
             .await
-            .map_err(|_| self.timed_out())?
-            .map_err(HttpClientError::Request)?;
+            .map_err(|_| self.timed_out())??;
         Ok((response, deadline))
     }
 
     /// Sends `request` on the pool with no timeout of its own, for callers
     /// that poll the exchange themselves and keep their own deadline (the
     /// gateway's upstream leg, under the stack's timeout).
-    pub(crate) fn start(
-        &self,
-        request: Request<Full<Bytes>>,
-    ) -> hyper_util::client::legacy::ResponseFuture {
+    pub(crate) fn start(&self, request: Request<Full<Bytes>>) -> ResponseFuture {
         self.pool.request(request)
     }
 
@@ -161,8 +155,11 @@ impl HttpClientBuilder {
     }
 
     /// How long an idle connection stays in the pool (default
-    /// [`DEFAULT_IDLE_TIMEOUT`], 30 s), shorter than most servers' and load
-    /// balancers' keep-alive so the client, not the server, closes first.
+    /// [`DEFAULT_IDLE_TIMEOUT`], 30 s): one idle longer is not used again
+    /// and is closed within a second. Keep it shorter than the server's and
+    /// load balancers' keep-alive so the client, not the server, closes
+    /// first; a request the server's close kept from going out is sent on
+    /// another connection.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
@@ -186,20 +183,12 @@ impl HttpClientBuilder {
 
     /// The client, with an empty pool.
     pub fn build(self) -> HttpClient {
-        let mut connector = HttpConnector::new();
-        // MCP messages are small writes that wait for an answer: Nagle's
-        // algorithm would hold them back for the previous segment's ACK.
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(self.connect_timeout));
-        let pool = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(self.max_idle_per_host)
-            .pool_idle_timeout(self.idle_timeout)
-            // Without a timer the pool only notices expired connections when
-            // it next checks one out; with it, they are closed on time.
-            .pool_timer(TokioTimer::new())
-            .build(connector);
         HttpClient {
-            pool,
+            pool: Arc::new(Pool::new(Limits {
+                max_idle_per_host: self.max_idle_per_host,
+                idle_timeout: self.idle_timeout,
+                connect_timeout: self.connect_timeout,
+            })),
             request_timeout: self.request_timeout,
         }
     }

@@ -49,6 +49,7 @@ pub(crate) mod body;
 mod endpoint;
 mod error;
 pub(crate) mod http_client;
+pub(crate) mod pool;
 pub(crate) mod sse;
 mod streamable;
 

@@ -38,8 +38,6 @@ const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
 /// How much of an unusable body an error message quotes.
 const PREVIEW_BYTES: usize = 256;
-/// The most a DELETE's answer is read, so its connection can go back to the pool.
-const MAX_DRAIN_BYTES: usize = 64 * 1024;
 
 impl StreamableHttpClient for HttpClient {
     type Error = HttpClientError;
@@ -198,7 +196,7 @@ impl StreamableHttpClient for HttpClient {
         request
             .headers_mut()
             .insert(SESSION_ID, header_value("Mcp-Session-Id", &session_id)?);
-        let (response, deadline) = self.send(request).await.map_err(Error::Client)?;
+        let (response, _) = self.send(request).await.map_err(Error::Client)?;
         let status = response.status();
         if status == StatusCode::METHOD_NOT_ALLOWED {
             return Err(StreamableHttpError::ServerDoesNotSupportDeleteSession);
@@ -216,9 +214,9 @@ impl StreamableHttpClient for HttpClient {
                 format!("deleting the session was refused with HTTP {status}").into(),
             ));
         }
-        // Read the (empty) answer to its end so the connection is reusable.
-        let drain = read_prefix(response.into_body(), MAX_DRAIN_BYTES);
-        let _ = tokio::time::timeout_at(deadline, drain).await;
+        // The (empty) answer is read to its end by the pool, which then
+        // uses the connection again.
+        drop(response);
         Ok(())
     }
 
@@ -309,7 +307,7 @@ impl HttpClient {
     async fn refused(
         &self,
         mut answer: Answer<'_>,
-        body: hyper::body::Incoming,
+        body: super::pool::Body,
         limits: StreamableHttpResponseLimits,
         deadline: Instant,
     ) -> Result<StreamableHttpPostResponse, Error> {

@@ -29,11 +29,10 @@ use std::{
 use bytes::Bytes;
 use http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
-    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST},
+    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE},
 };
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use mcp_service::{
     McpError, McpRequest, RpcError, jsonrpc::JsonRpcRequest, jsonrpc::JsonRpcResponse,
 };
@@ -44,7 +43,8 @@ use super::{Inbound, UpstreamInfo, accepted, backoff::Backoff};
 use crate::{
     client::{
         HttpClient,
-        body::{TooLarge, append_bounded, read_prefix, with_declared_capacity},
+        body::{TooLarge, append_bounded, with_declared_capacity},
+        pool::{Body, ResponseFuture},
         sse::{EventParser, Parsed},
     },
     gateway::{
@@ -63,10 +63,9 @@ const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 const SESSIONLESS_VERSION: &str = "2026-07-28";
 const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
-/// How much of an answer a background task reads to put its connection
-/// back in the pool, and for how long.
-const MAX_DRAIN_BYTES: usize = 1 << 20;
-const DRAIN_TIME: Duration = Duration::from_secs(5);
+/// How long a message sent in the background (a cancellation, a session's
+/// end) may wait for its answer's head.
+const SEND_TIME: Duration = Duration::from_secs(5);
 /// How much of an unusable answer an error quotes.
 const PREVIEW_BYTES: usize = 200;
 
@@ -95,9 +94,6 @@ struct Shared {
     info: Arc<UpstreamInfo>,
     client: HttpClient,
     options: HttpOptions,
-    /// The `Host` of every request, made once: the pool would format it
-    /// from the URL for each request that comes without one.
-    host: Option<HeaderValue>,
     /// Exchanges in flight, each holding one connection.
     busy: AtomicUsize,
     /// Ends the listeners at shutdown.
@@ -125,7 +121,6 @@ impl HttpLeg {
             shared: Arc::new(Shared {
                 info,
                 client,
-                host: host_header(&options.url),
                 options,
                 busy: AtomicUsize::new(0),
                 closing: CancellationToken::new(),
@@ -451,24 +446,16 @@ impl HttpLeg {
         self.send_in_background(request);
     }
 
-    /// Sends `request` on the pool from a task of its own and reads a
-    /// bounded part of the answer, so the connection is used again;
-    /// nothing waits for it.
+    /// Sends `request` on the pool from a task of its own; nothing waits
+    /// for the answer, which the pool reads to its end.
     fn send_in_background(&self, request: Request<Full<Bytes>>) {
         let shared = self.shared.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         runtime.spawn(async move {
-            if let Ok(Ok(response)) =
-                tokio::time::timeout(DRAIN_TIME, shared.client.start(request)).await
-            {
-                let _ = tokio::time::timeout(
-                    DRAIN_TIME,
-                    read_prefix(response.into_body(), MAX_DRAIN_BYTES),
-                )
-                .await;
-            }
+            // Dropped, the answer is read to its end by the pool.
+            let _ = tokio::time::timeout(SEND_TIME, shared.client.start(request)).await;
         });
     }
 
@@ -492,9 +479,6 @@ impl Shared {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method;
         *request.uri_mut() = self.options.url.clone();
-        if let Some(host) = &self.host {
-            request.headers_mut().insert(HOST, host.clone());
-        }
         request
     }
 
@@ -737,14 +721,14 @@ impl Drop for Busy {
 }
 
 enum Phase {
-    Waiting(hyper_util::client::legacy::ResponseFuture),
+    Waiting(ResponseFuture),
     Json {
-        body: Incoming,
+        body: Body,
         whole: Vec<u8>,
         status: StatusCode,
     },
     Events {
-        body: Incoming,
+        body: Body,
         parser: Box<EventParser>,
         parsed: VecDeque<Parsed>,
     },
@@ -812,7 +796,7 @@ impl Exchange {
 
     /// What the head of the answer says: the phase that reads its body,
     /// or the outcome.
-    fn head(&mut self, response: Response<Incoming>) -> Result<Option<JsonRpcResponse>, Failure> {
+    fn head(&mut self, response: Response<Body>) -> Result<Option<JsonRpcResponse>, Failure> {
         let status = response.status();
         if self.purpose == Purpose::Initialize {
             self.session_id = response.headers().get(SESSION_ID).cloned();
@@ -867,8 +851,8 @@ impl Exchange {
                 };
                 Ok(None)
             }
+            // Dropped, the body is read to its end by the pool.
             _ if self.purpose == Purpose::Notification && status.is_success() => {
-                drain(body);
                 accepted().map(Some).map_err(Failure::Mcp)
             }
             _ => Err(refusal(&self.shared, status, &[]).into()),
@@ -1019,7 +1003,7 @@ impl Future for Exchange {
                                         if let Phase::Events { body, .. } =
                                             std::mem::replace(&mut this.phase, Phase::Done)
                                         {
-                                            finish_stream(body, cx, this.busy.take());
+                                            finish_stream(body, this.busy.take());
                                         }
                                         outcome
                                     }
@@ -1063,46 +1047,12 @@ impl Future for Exchange {
     }
 }
 
-/// What is left of an event stream after the response: read at once when
-/// it already ended (the usual case), else in the background, so the
-/// connection goes back to the pool.
-fn finish_stream(mut body: Incoming, cx: &mut Context<'_>, busy: Option<Busy>) {
-    if body.is_end_stream() {
-        return;
+/// What is left of an event stream after the response is read by the
+/// pool, which then uses the connection again; until then it counts as busy.
+fn finish_stream(mut body: Body, busy: Option<Busy>) {
+    if let Some(busy) = busy {
+        body.hold_until_done(busy);
     }
-    if let Poll::Ready(None) = Pin::new(&mut body).poll_frame(cx) {
-        return;
-    }
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    runtime.spawn(async move {
-        let _busy = busy;
-        let _ = tokio::time::timeout(DRAIN_TIME, read_prefix(body, MAX_DRAIN_BYTES)).await;
-    });
-}
-
-/// Reads an unwanted body in the background, so its connection is reused.
-fn drain(body: Incoming) {
-    if body.is_end_stream() {
-        return;
-    }
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let _ = tokio::time::timeout(DRAIN_TIME, read_prefix(body, MAX_DRAIN_BYTES)).await;
-        });
-    }
-}
-
-/// The `Host` header for `url`: its host, and its port unless it is 80,
-/// as the pool would write it.
-fn host_header(url: &Uri) -> Option<HeaderValue> {
-    let host = url.host()?;
-    let value = match url.port_u16() {
-        Some(port) if port != 80 => format!("{host}:{port}"),
-        _ => host.to_owned(),
-    };
-    HeaderValue::try_from(value).ok()
 }
 
 /// An answer that carries no JSON-RPC response: unavailable for 5xx and
@@ -1135,14 +1085,5 @@ mod tests {
             header_text("=?base64?eA==?="),
             "=?base64?PT9iYXNlNjQ/ZUE9PT89?="
         );
-    }
-
-    #[test]
-    fn the_host_header_names_the_port_unless_it_is_80() {
-        let host = |url: &str| host_header(&url.parse().unwrap()).unwrap();
-        assert_eq!(host("http://127.0.0.1:8080/mcp"), "127.0.0.1:8080");
-        assert_eq!(host("http://mcp.internal/mcp"), "mcp.internal");
-        assert_eq!(host("http://mcp.internal:80/mcp"), "mcp.internal");
-        assert_eq!(host("http://[::1]:9000/mcp"), "[::1]:9000");
     }
 }

@@ -1,0 +1,756 @@
+//! The client's connections: keep-alive HTTP/1.1, pooled per host.
+//!
+//! A request takes its host's most recently used idle connection (so the
+//! others can age out) or opens one, and the connection comes back when the
+//! response body has been read to its end. A body dropped before its end is
+//! finished by the host's upkeep task, which reads such bodies in the
+//! background (at most [`MAX_DRAIN_BYTES`] within [`DRAIN_TIME`], else the
+//! connection is closed) and closes idle connections that outlived the
+//! idle timeout. Nothing is spawned per request: a connection costs one task
+//! for its life, a host one upkeep task.
+//!
+//! A request that a pooled connection could not send (the server closed it
+//! while it was idle) goes out on another connection; one that was sent is
+//! never sent twice.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex, OnceLock, PoisonError, Weak},
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use bytes::{Buf, Bytes};
+use http::{
+    HeaderValue, Request, Response, Uri,
+    header::HOST,
+    uri::{Authority, PathAndQuery},
+};
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::{
+    body::Incoming,
+    client::conn::http1::{self, SendRequest},
+};
+use hyper_util::rt::TokioIo;
+use tokio::{net::TcpStream, sync::mpsc, time::Instant};
+
+use super::HttpClientError;
+
+/// The most of an abandoned body the upkeep task reads to reuse its
+/// connection; a longer body closes it.
+pub(crate) const MAX_DRAIN_BYTES: usize = 1 << 20;
+/// How long an abandoned body may take to end before its connection is
+/// closed instead.
+pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
+/// How often the upkeep task looks for idle connections and drains past
+/// their time.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+type Sender = SendRequest<Full<Bytes>>;
+
+/// The pool's bounds, from the [`HttpClientBuilder`](super::HttpClientBuilder).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_idle_per_host: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+/// The pools of every host this client reached.
+pub(crate) struct Pool {
+    limits: Limits,
+    /// A client talks to the few hosts it was configured for: a scan beats
+    /// hashing the authority of every request.
+    hosts: Mutex<Vec<Arc<Host>>>,
+}
+
+/// A response on its way, sent on a pooled connection.
+pub(crate) type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Body>, HttpClientError>> + Send>>;
+
+impl Pool {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            hosts: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends `request` to the host of its absolute URI, with the URI
+    /// rewritten to its path and a `Host` header unless it has one.
+    pub(crate) fn request(&self, mut request: Request<Full<Bytes>>) -> ResponseFuture {
+        let host = match self.host(request.uri()) {
+            Ok(host) => host,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let path = request
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *request.uri_mut() = Uri::from(path);
+        if !request.headers().contains_key(HOST) {
+            request.headers_mut().insert(HOST, host.host_header.clone());
+        }
+        Box::pin(host.send(request))
+    }
+
+    fn host(&self, uri: &Uri) -> Result<Arc<Host>, HttpClientError> {
+        let Some(authority) = uri.authority() else {
+            return Err(HttpClientError::InvalidUrl {
+                url: uri.to_string(),
+                reason: "it has no host".to_owned(),
+            });
+        };
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(host) = hosts.iter().find(|host| host.authority == *authority) {
+            return Ok(host.clone());
+        }
+        let host = Arc::new(Host::new(authority, self.limits)?);
+        hosts.push(host.clone());
+        Ok(host)
+    }
+
+    /// Idle connections of the host of `uri`, for tests.
+    #[cfg(test)]
+    fn idle_count(&self, uri: &str) -> usize {
+        let uri: Uri = uri.parse().expect("a test URI");
+        self.host(&uri).map_or(0, |host| host.lock_idle().len())
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One host's connections.
+struct Host {
+    authority: Authority,
+    /// Where to connect: `host:port`, the port 80 unless given.
+    address: String,
+    host_header: HeaderValue,
+    limits: Limits,
+    /// Most recently used last.
+    idle: Mutex<Vec<Idle>>,
+    /// The upkeep task's inbox, made with the first connection (a runtime
+    /// is at hand then).
+    upkeep: OnceLock<mpsc::UnboundedSender<Draining>>,
+}
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+impl Host {
+    fn new(authority: &Authority, limits: Limits) -> Result<Self, HttpClientError> {
+        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|source| {
+            HttpClientError::InvalidHeader {
+                name: "Host",
+                source,
+            }
+        })?;
+        Ok(Self {
+            authority: authority.clone(),
+            address: format!(
+                "{}:{}",
+                authority.host(),
+                authority.port_u16().unwrap_or(80)
+            ),
+            host_header,
+            limits,
+            idle: Mutex::new(Vec::new()),
+            upkeep: OnceLock::new(),
+        })
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn send(
+        self: Arc<Self>,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<Response<Body>, HttpClientError> {
+        loop {
+            let (mut sender, pooled) = match self.checkout() {
+                Some(sender) => (sender, true),
+                None => (self.connect().await?, false),
+            };
+            // A connection just given back may still be finishing the last
+            // exchange; one the server closed fails here, before sending.
+            if let Err(error) = sender.ready().await {
+                if pooled {
+                    continue;
+                }
+                return Err(HttpClientError::Request(error));
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    let host = self.clone();
+                    return Ok(response.map(|body| Body::new(body, sender, host)));
+                }
+                Err(mut error) => match error.take_message() {
+                    // Not sent: the connection was gone. Try the next one.
+                    Some(unsent) if pooled => request = unsent,
+                    _ => return Err(HttpClientError::Request(error.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The most recently used live idle connection; older dead or expired
+    /// ones met on the way are closed.
+    fn checkout(&self) -> Option<Sender> {
+        let now = Instant::now();
+        let mut idle = self.lock_idle();
+        while let Some(Idle { sender, since }) = idle.pop() {
+            if !sender.is_closed() && now.duration_since(since) < self.limits.idle_timeout {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// A connection whose exchange is over, kept if there is room.
+    fn give_back(&self, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.lock_idle();
+        if idle.len() < self.limits.max_idle_per_host {
+            idle.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Closes the idle connections that outlived the idle timeout.
+    fn sweep_idle(&self, now: Instant) {
+        self.lock_idle().retain(|idle| {
+            !idle.sender.is_closed() && now.duration_since(idle.since) < self.limits.idle_timeout
+        });
+    }
+
+    async fn connect(self: &Arc<Self>) -> Result<Sender, HttpClientError> {
+        let connecting = TcpStream::connect(&*self.address);
+        let stream = tokio::time::timeout(self.limits.connect_timeout, connecting)
+            .await
+            .map_err(|_| HttpClientError::ConnectTimeout {
+                address: self.address.clone(),
+                after: self.limits.connect_timeout,
+            })?
+            .map_err(|source| HttpClientError::Connect {
+                address: self.address.clone(),
+                source,
+            })?;
+        // MCP messages are small writes that wait for an answer: Nagle's
+        // algorithm would hold them back for the previous segment's ACK.
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(HttpClientError::Request)?;
+        tokio::spawn(async move {
+            // Its end (the server closed, a read failed) is seen by the
+            // sender: the pool drops it.
+            let _ = connection.await;
+        });
+        self.upkeep.get_or_init(|| {
+            let (inbox, bodies) = mpsc::unbounded_channel();
+            tokio::spawn(Upkeep::new(Arc::downgrade(self), bodies));
+            inbox
+        });
+        Ok(sender)
+    }
+
+    /// Hands a body dropped before its end to the upkeep task.
+    fn drain(&self, draining: Draining) {
+        if let Some(inbox) = self.upkeep.get() {
+            // Refused only when the task is gone: the connection closes.
+            let _ = inbox.send(draining);
+        }
+    }
+}
+
+/// A body being read to its end so its connection can be used again.
+struct Draining {
+    body: Incoming,
+    sender: Sender,
+    read: usize,
+    deadline: Instant,
+    /// Released with the connection (the gateway's count of connections
+    /// in use).
+    _held: Option<Box<dyn Send>>,
+}
+
+impl Draining {
+    /// `Ready(true)`: the body ended and the connection is reusable;
+    /// `Ready(false)`: it failed or ran too long, and the connection goes.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        loop {
+            if self.body.is_end_stream() {
+                return Poll::Ready(true);
+            }
+            match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                None => return Poll::Ready(true),
+                Some(Err(_)) => return Poll::Ready(false),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.read = self.read.saturating_add(data.remaining());
+                        if self.read > MAX_DRAIN_BYTES {
+                            return Poll::Ready(false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One host's background work: abandoned bodies read to their end, and
+/// idle connections closed on time. It ends with its host.
+struct Upkeep {
+    host: Weak<Host>,
+    bodies: mpsc::UnboundedReceiver<Draining>,
+    draining: Vec<Draining>,
+    sweep: tokio::time::Interval,
+    closed: bool,
+}
+
+impl Upkeep {
+    fn new(host: Weak<Host>, bodies: mpsc::UnboundedReceiver<Draining>) -> Self {
+        let period = host
+            .upgrade()
+            .map_or(SWEEP_EVERY, |host| host.limits.idle_timeout)
+            .clamp(Duration::from_millis(10), SWEEP_EVERY);
+        let mut sweep = tokio::time::interval_at(Instant::now() + period, period);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            host,
+            bodies,
+            draining: Vec::new(),
+            sweep,
+            closed: false,
+        }
+    }
+}
+
+impl Future for Upkeep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        while !this.closed {
+            match this.bodies.poll_recv(cx) {
+                Poll::Ready(Some(draining)) => this.draining.push(draining),
+                Poll::Ready(None) => this.closed = true,
+                Poll::Pending => break,
+            }
+        }
+        let mut index = 0;
+        while index < this.draining.len() {
+            match this.draining[index].poll_end(cx) {
+                Poll::Pending => index += 1,
+                Poll::Ready(reusable) => {
+                    let done = this.draining.swap_remove(index);
+                    if let (true, Some(host)) = (reusable, this.host.upgrade()) {
+                        host.give_back(done.sender);
+                    }
+                }
+            }
+        }
+        while this.sweep.poll_tick(cx).is_ready() {
+            let now = Instant::now();
+            this.draining.retain(|draining| draining.deadline > now);
+            match this.host.upgrade() {
+                Some(host) => host.sweep_idle(now),
+                None => this.closed = true,
+            }
+        }
+        if this.closed && this.draining.is_empty() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+/// A response body on a pooled connection: the connection goes back to
+/// its pool when the body has been read to its end, or, dropped before
+/// that, once the upkeep task has read the rest.
+pub(crate) struct Body {
+    /// Taken only when the body is dropped.
+    inner: Option<Incoming>,
+    lease: Option<Lease>,
+}
+
+struct Lease {
+    sender: Sender,
+    host: Arc<Host>,
+    held: Option<Box<dyn Send>>,
+}
+
+impl Body {
+    fn new(inner: Incoming, sender: Sender, host: Arc<Host>) -> Self {
+        let ended = inner.is_end_stream();
+        let mut body = Self {
+            inner: Some(inner),
+            lease: Some(Lease {
+                sender,
+                host,
+                held: None,
+            }),
+        };
+        if ended {
+            body.finish();
+        }
+        body
+    }
+
+    /// Keeps `value` until the connection is free again: after the body's
+    /// end, wherever it is read.
+    pub(crate) fn hold_until_done(&mut self, value: impl Send + 'static) {
+        match &mut self.lease {
+            Some(lease) => lease.held = Some(Box::new(value)),
+            None => drop(value),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.host.give_back(lease.sender);
+        }
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body")
+            .field("ended", &http_body::Body::is_end_stream(self))
+            .finish_non_exhaustive()
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
+        let ended = inner.is_end_stream();
+        match &frame {
+            None => this.finish(),
+            Some(Ok(_)) if ended => this.finish(),
+            // The connection broke: it is not given back.
+            Some(Err(_)) => this.lease = None,
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        let (Some(lease), Some(body)) = (self.lease.take(), self.inner.take()) else {
+            return;
+        };
+        if body.size_hint().lower() > MAX_DRAIN_BYTES as u64 {
+            // Longer than a drain may read: the connection closes now.
+            return;
+        }
+        let draining = Draining {
+            body,
+            sender: lease.sender,
+            read: 0,
+            deadline: Instant::now() + DRAIN_TIME,
+            _held: lease.held,
+        };
+        lease.host.drain(draining);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+    use std::{
+        net::SocketAddr,
+        sync::{
+            Arc, Mutex,
+            atomic::{AtomicBool, Ordering},
+        },
+    };
+
+    use axum::{Router, extract::ConnectInfo, routing::get};
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// A server that answers with the peer's port, so a test can tell its
+    /// connections apart.
+    struct Server {
+        url: String,
+        ports: Arc<Mutex<Vec<u16>>>,
+        /// Set when the server dropped an `/endless` body: its connection
+        /// was closed.
+        endless_dropped: Arc<AtomicBool>,
+    }
+
+    struct SetOnDrop(Arc<AtomicBool>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    async fn server() -> Server {
+        let ports = Arc::new(Mutex::new(Vec::new()));
+        let seen = ports.clone();
+        let endless_dropped = Arc::new(AtomicBool::new(false));
+        let dropped = endless_dropped.clone();
+        let port_of = move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+            seen.lock().unwrap().push(peer.port());
+            async move { peer.port().to_string() }
+        };
+        let router = Router::new()
+            .route("/port", get(port_of.clone()))
+            .route(
+                "/close",
+                get(|| async { ([(http::header::CONNECTION, "close")], "bye") }),
+            )
+            .route("/big", get(|| async { vec![b'x'; MAX_DRAIN_BYTES + 4096] }))
+            .route(
+                "/endless",
+                get(move || {
+                    let guard = SetOnDrop(dropped.clone());
+                    async move {
+                        let first = futures::stream::once(async {
+                            Ok::<_, std::io::Error>(Bytes::from_static(b"first"))
+                        });
+                        let never = futures::stream::poll_fn(move |_| {
+                            let _kept = &guard;
+                            Poll::<Option<Result<Bytes, std::io::Error>>>::Pending
+                        });
+                        axum::body::Body::from_stream(first.chain(never))
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        Server {
+            url: format!("http://{address}"),
+            ports,
+            endless_dropped,
+        }
+    }
+
+    use futures::StreamExt as _;
+
+    fn pool(max_idle_per_host: usize) -> Pool {
+        Pool::new(Limits {
+            max_idle_per_host,
+            idle_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        })
+    }
+
+    fn get_request(url: &str) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = url.parse().unwrap();
+        request
+    }
+
+    async fn text(pool: &Pool, url: &str) -> String {
+        let response = pool.request(get_request(url)).await.unwrap();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// Waits (a bounded while) until the host of `url` has `count` idle
+    /// connections.
+    async fn idle_becomes(pool: &Pool, url: &str, count: usize) {
+        for _ in 0..400 {
+            if pool.idle_count(url) == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!(
+            "{url} has {} idle connections, not {count}",
+            pool.idle_count(url)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_read_to_its_end_serves_the_next_request() {
+        let server = server().await;
+        let pool = pool(4);
+        let url = format!("{}/port", server.url);
+        let first = text(&pool, &url).await;
+        assert_eq!(pool.idle_count(&url), 1);
+        assert_eq!(text(&pool, &url).await, first);
+        assert_eq!(server.ports.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_unread_is_drained_and_its_connection_used_again() {
+        let server = server().await;
+        let pool = pool(4);
+        let url = format!("{}/port", server.url);
+        let response = pool.request(get_request(&url)).await.unwrap();
+        drop(response);
+        idle_becomes(&pool, &url, 1).await;
+        let port = text(&pool, &url).await;
+        assert_eq!(server.ports.lock().unwrap()[0].to_string(), port);
+    }
+
+    #[tokio::test]
+    async fn a_body_too_long_to_drain_closes_its_connection() {
+        let server = server().await;
+        let pool = pool(4);
+        let big = format!("{}/big", server.url);
+        let response = pool.request(get_request(&big)).await.unwrap();
+        drop(response);
+        // Drained, it would come back within milliseconds.
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(
+                pool.idle_count(&big),
+                0,
+                "a body past the bound was drained"
+            );
+        }
+        let url = format!("{}/port", server.url);
+        let first = text(&pool, &url).await;
+        assert_eq!(
+            text(&pool, &url).await,
+            first,
+            "the new connection is reused"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_ends_is_given_up_after_the_drain_time() {
+        let server = server().await;
+        let pool = pool(4);
+        let endless = format!("{}/endless", server.url);
+        let mut response = pool.request(get_request(&endless)).await.unwrap();
+        let frame = response.body_mut().frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "first");
+        drop(response);
+        tokio::task::yield_now().await;
+        assert!(!server.endless_dropped.load(Ordering::SeqCst));
+        tokio::time::pause();
+        tokio::time::advance(DRAIN_TIME + SWEEP_EVERY * 2).await;
+        tokio::time::resume();
+        for _ in 0..400 {
+            if server.endless_dropped.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            server.endless_dropped.load(Ordering::SeqCst),
+            "the connection was closed, so the server let the body go"
+        );
+        assert_eq!(pool.idle_count(&endless), 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closes_is_not_used_again() {
+        let server = server().await;
+        let pool = pool(4);
+        let close = format!("{}/close", server.url);
+        assert_eq!(text(&pool, &close).await, "bye");
+        let url = format!("{}/port", server.url);
+        // Whether or not the pool saw the close yet, the request goes out.
+        text(&pool, &url).await;
+        text(&pool, &url).await;
+        let ports = server.ports.lock().unwrap().clone();
+        assert_eq!(ports.len(), 2);
+        assert_eq!(
+            ports[0], ports[1],
+            "the second request reused the new connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn idle_connections_past_the_limit_are_closed() {
+        let server = server().await;
+        let pool = pool(1);
+        let url = format!("{}/port", server.url);
+        // Three at once need three connections; only one stays idle.
+        let responses =
+            futures::future::join_all((0..3).map(|_| pool.request(get_request(&url)))).await;
+        for response in responses {
+            response.unwrap().into_body().collect().await.unwrap();
+        }
+        assert_eq!(pool.idle_count(&url), 1);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_past_its_timeout_is_closed() {
+        let server = server().await;
+        let pool = Pool::new(Limits {
+            max_idle_per_host: 4,
+            idle_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(5),
+        });
+        let url = format!("{}/port", server.url);
+        let first = text(&pool, &url).await;
+        tokio::time::pause();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        tokio::time::resume();
+        idle_becomes(&pool, &url, 0).await;
+        assert_ne!(text(&pool, &url).await, first);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        let pool = pool(4);
+        let error = pool
+            .request(get_request(&format!("http://{address}/mcp")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, HttpClientError::Connect { address: at, .. } if *at == address.to_string()),
+            "{error}"
+        );
+        assert!(error.to_string().contains(&address.to_string()), "{error}");
+    }
+}

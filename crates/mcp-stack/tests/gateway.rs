@@ -11,7 +11,10 @@
 
 mod gateway_support;
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use gateway_support::{Probe, Wire, config, eventually, gateway, upstream};
 use http::{Method, StatusCode};
@@ -338,4 +341,33 @@ async fn health_and_stats_are_per_upstream() {
         "{stats}"
     );
     assert!(stats["cache"]["misses"].is_u64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_forwarded_call_in_flight_finish() {
+    let upstream = upstream(mcp_testkit::DemoHandler::default()).await;
+    let gateway = gateway(&config([("demo", UpstreamConfig::http(&upstream.url))])).await;
+    let mut wire = Wire::new(&gateway.url);
+    wire.initialize().await;
+    let call = tokio::spawn(async move { wire.call(7, "slow", json!({"ms": 1500})).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shutdown_started = Instant::now();
+    assert!(
+        gateway.shut_down(Duration::from_secs(10)).await,
+        "the gateway stopped by itself"
+    );
+    let took = shutdown_started.elapsed();
+    let answer = call.await.unwrap();
+    assert_eq!(
+        answer.response()["result"]["content"][0]["text"],
+        "slept 1500 ms",
+        "the call in flight was answered: {}",
+        answer.text
+    );
+    // Not counted as in flight, the call would be cut a second after the
+    // shutdown began, when the server drops what connections are left.
+    assert!(
+        took >= Duration::from_millis(1100),
+        "it waited for the call: {took:?}"
+    );
 }

@@ -282,10 +282,11 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let (router, drain) = self.into_router();
+        let edge = edge::Edge::new(self.core.clone(), &self.http.path, &drain, router);
         let reaper = tokio::spawn(self.core.clone().reap(REAP_PERIOD));
         let outcome = serve_draining(
             listener,
-            router,
+            edge,
             drain,
             self.http.shutdown_timeout.0,
             shutdown,

@@ -16,7 +16,7 @@ use std::{
 };
 
 use axum::{
-    Json, Router,
+    Json, Router, ServiceExt as _,
     body::{Body, Bytes, HttpBody},
     extract::Request,
     http::{Method, StatusCode, header},
@@ -225,13 +225,20 @@ where
 /// Serves `router` on `listener` until `shutdown` completes, then lets
 /// `drain` finish (requests in flight get up to `timeout`) and closes what
 /// is left: the HTTP server's and the gateway's shutdown.
-pub(crate) async fn serve_draining(
+pub(crate) async fn serve_draining<S>(
     listener: TcpListener,
-    router: Router,
+    router: S,
     drain: Drain,
     timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     let stopping = CancellationToken::new();
     let signal = stopping.clone();
     // Answers leave in several writes: without TCP_NODELAY each waits
@@ -239,10 +246,11 @@ pub(crate) async fn serve_draining(
     let listener = listener.tap_io(|stream| {
         let _ = stream.set_nodelay(true);
     });
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        signal.cancel();
-    });
+    let server =
+        axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+            shutdown.await;
+            signal.cancel();
+        });
     let closer = tokio::spawn({
         let drain = drain.clone();
         async move {
@@ -305,9 +313,18 @@ pub(crate) async fn count_in_flight(
     if request.method() != Method::POST {
         return next.run(request).await;
     }
+    counted(in_flight, next.run(request)).await
+}
+
+/// `response`, counted as in flight from now until its body is finished or
+/// dropped.
+pub(crate) async fn counted(
+    in_flight: Arc<AtomicUsize>,
+    response: impl Future<Output = Response>,
+) -> Response {
     in_flight.fetch_add(1, Ordering::AcqRel);
     let guard = InFlight(in_flight);
-    let response = next.run(request).await;
+    let response = response.await;
     response.map(|body| {
         Body::new(Counted {
             body,

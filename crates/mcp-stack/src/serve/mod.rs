@@ -9,6 +9,6 @@ mod stdio;
 #[cfg(feature = "http")]
 pub use http::{Drain, HttpServer, shutdown_signal};
 #[cfg(feature = "gateway")]
-pub(crate) use http::{count_in_flight, prometheus_response, serve_draining};
+pub(crate) use http::{count_in_flight, counted, prometheus_response, serve_draining};
 #[cfg(feature = "stdio")]
 pub use stdio::serve_stdio;

@@ -238,6 +238,16 @@ pub(crate) struct Running {
     stop: Option<oneshot::Sender<()>>,
 }
 
+impl Running {
+    /// Asks the server to shut down; whether it stopped within `within`.
+    pub(crate) async fn shut_down(mut self, within: Duration) -> bool {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(within, &mut self.task).await.is_ok()
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

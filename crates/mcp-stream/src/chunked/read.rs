@@ -27,13 +27,57 @@ use crate::{
 /// What a `resources/read` asks for, read from it before it moves on.
 pub(crate) struct ReadContext {
     /// The resource URI, without a chunk cursor.
-    pub(crate) base: String,
+    pub(crate) base: BaseUri,
     /// The chunk cursor's text and what it says, when a later chunk is asked for.
     /// Boxed, as `progress` is: both are rare, and the context rides in
     /// every read's future, which the layers above move at each call.
     pub(crate) cursor: Option<Box<(String, ChunkCursor)>>,
     pub(crate) principal: Option<Principal>,
     pub(crate) progress: Option<Box<Progress>>,
+}
+
+/// The longest URI a read keeps inline.
+const INLINE_URI: usize = 38;
+
+/// A read's resource URI, inline when short (as most are), so that reading
+/// a resource allocates nothing for it; only a result that is cut uses it.
+#[derive(Clone)]
+pub(crate) enum BaseUri {
+    Inline { len: u8, bytes: [u8; INLINE_URI] },
+    Heap(Box<str>),
+}
+
+impl BaseUri {
+    pub(crate) fn new(uri: &str) -> Self {
+        match u8::try_from(uri.len()) {
+            Ok(len) if uri.len() <= INLINE_URI => {
+                let mut bytes = [0; INLINE_URI];
+                bytes[..uri.len()].copy_from_slice(uri.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(uri.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for BaseUri {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            // Whole characters of a `str` went in: the bytes are UTF-8.
+            Self::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Heap(uri) => uri,
+        }
+    }
+}
+
+impl std::fmt::Display for BaseUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
 }
 
 /// A chunk built, before it becomes a result.
@@ -245,7 +289,7 @@ impl Shared {
         self.metrics.source_chunks.increment(1);
         self.metrics.source_bytes.increment(built.done - offset);
         let (done, total) = (built.done, built.total);
-        let response = self.finish(built, context.base.clone(), mime_type, hint, Map::new())?;
+        let response = self.finish(built, context.base.to_string(), mime_type, hint, Map::new())?;
         Ok(Some((response, done, total)))
     }
 
@@ -259,7 +303,7 @@ impl Shared {
         index: u32,
         offset: u64,
     ) -> Result<(Built, ParkedStream), McpError> {
-        let uri = &context.base;
+        let uri: &str = &context.base;
         let want = match stream.kind {
             ContentKind::Blob => blob_chunk_bytes(self.max_chunk_bytes),
             ContentKind::Text => self.max_chunk_bytes,
@@ -518,5 +562,33 @@ fn encoded_len(content: &Content) -> usize {
     match content {
         Content::Blob(blob) => blob.len(),
         Content::Text(text) => crate::chunk::escaped_text_len(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base_uri_reads_back_whole_inline_or_not() {
+        let at_limit = "a".repeat(INLINE_URI);
+        let over = "a".repeat(INLINE_URI + 1);
+        // Two-byte characters across the inline limit.
+        let accented_in = format!("{}é", "a".repeat(INLINE_URI - 2));
+        let accented_over = format!("{}é", "a".repeat(INLINE_URI - 1));
+        for uri in [
+            "",
+            "demo://static/hello",
+            &at_limit,
+            &over,
+            &accented_in,
+            &accented_over,
+        ] {
+            let base = BaseUri::new(uri);
+            assert_eq!(&*base, uri);
+            assert_eq!(base.to_string(), uri);
+            let inline = matches!(base, BaseUri::Inline { .. });
+            assert_eq!(inline, uri.len() <= INLINE_URI, "{uri}");
+        }
     }
 }

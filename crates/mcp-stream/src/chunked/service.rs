@@ -8,7 +8,11 @@ use std::{
 use mcp_service::{McpError, MethodClass};
 use tower_service::Service;
 
-use super::{ResponseFuture, layer::Shared, read::ReadContext};
+use super::{
+    ResponseFuture,
+    layer::Shared,
+    read::{BaseUri, ReadContext},
+};
 use crate::{
     chunk::split_uri,
     message::{StreamRequest, StreamResponse},
@@ -83,7 +87,7 @@ where
             },
         };
         let context = ReadContext {
-            base: base.to_owned(),
+            base: BaseUri::new(base),
             cursor,
             principal,
             progress: request.progress().map(Box::new),

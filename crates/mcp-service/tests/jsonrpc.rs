@@ -72,6 +72,28 @@ fn a_bad_envelope_is_an_invalid_request() {
 }
 
 #[test]
+fn a_method_reads_the_same_with_or_without_escapes() {
+    for (message, method) in [
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            "tools/list",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools\/list"}"#,
+            "tools/list",
+        ),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"\u0070ing"}"#, "ping"),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"say \"hi\""}"#,
+            "say \"hi\"",
+        ),
+    ] {
+        assert_eq!(decode(message).unwrap().method(), method, "{message}");
+    }
+    assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":7}"#), -32600);
+}
+
+#[test]
 fn the_id_is_echoed_when_it_could_be_read() {
     let error = decode(r#"{"jsonrpc":"1.0","id":"req-7","method":"ping"}"#).unwrap_err();
     assert_eq!(error, (Some(r#""req-7""#.to_owned()), -32600));

@@ -486,15 +486,27 @@ impl Envelope<'_> {
         if self.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
             return Err(invalid(r#"jsonrpc must be "2.0""#, id));
         }
-        let method = match self
-            .method
-            .map(|raw| serde_json::from_str::<String>(raw.get()))
-        {
-            Some(Ok(method)) => method.into_boxed_str(),
-            Some(Err(_)) => return Err(invalid("method must be a string", id)),
+        let method = match self.method.map(|raw| method_name(raw.get())) {
+            Some(Some(method)) => method,
+            Some(None) => return Err(invalid("method must be a string", id)),
             None => return Err(invalid("method is missing", id)),
         };
         JsonRpcRequest::from_parts(id, method, self.params.map(ToOwned::to_owned), limits)
+    }
+}
+
+/// The method's name from its JSON text: a string with no escape (every
+/// method MCP defines) is the text between its quotes; the text was checked
+/// as JSON with the message.
+fn method_name(raw: &str) -> Option<Box<str>> {
+    match raw
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        Some(plain) if !plain.contains('\\') => Some(plain.into()),
+        _ => serde_json::from_str::<String>(raw)
+            .ok()
+            .map(String::into_boxed_str),
     }
 }
 

@@ -188,8 +188,10 @@ fn layers(c: &mut Criterion) {
 
 /// Makes `calls` calls of one case, untimed, for counting instructions:
 /// where this VM's timings vary by a quarter from run to run, callgrind's
-/// counts vary by about 2 %. Run the binary twice, with 0 and with 20000
-/// calls, and divide the difference of the two totals by 20000:
+/// counts vary by about 2 %. Run the binary twice, with 20000 and with
+/// 60000 calls, and divide the difference of the two totals by 40000 (a
+/// 0-call run is no baseline: the clock's calibration at start-up takes a
+/// varying number of instructions under valgrind):
 ///
 /// ```text
 /// STACK_CASE=full_miss STACK_CALLS=20000 valgrind --tool=callgrind \

@@ -148,6 +148,13 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Open, and idle for less than `timeout` at `now`.
+    fn usable(&self, now: Instant, timeout: Duration) -> bool {
+        !self.sender.is_closed() && now.duration_since(self.since) < timeout
+    }
+}
+
 impl Host {
     fn new(authority: &Authority, limits: Limits) -> Result<Self, HttpClientError> {
         let host_header = HeaderValue::from_str(authority.as_str()).map_err(|source| {
@@ -210,9 +217,9 @@ impl Host {
     fn checkout(&self) -> Option<Sender> {
         let now = Instant::now();
         let mut idle = self.lock_idle();
-        while let Some(Idle { sender, since }) = idle.pop() {
-            if !sender.is_closed() && now.duration_since(since) < self.limits.idle_timeout {
-                return Some(sender);
+        while let Some(connection) = idle.pop() {
+            if connection.usable(now, self.limits.idle_timeout) {
+                return Some(connection.sender);
             }
         }
         None
@@ -234,9 +241,8 @@ impl Host {
 
     /// Closes the idle connections that outlived the idle timeout.
     fn sweep_idle(&self, now: Instant) {
-        self.lock_idle().retain(|idle| {
-            !idle.sender.is_closed() && now.duration_since(idle.since) < self.limits.idle_timeout
-        });
+        self.lock_idle()
+            .retain(|idle| idle.usable(now, self.limits.idle_timeout));
     }
 
     async fn connect(self: &Arc<Self>) -> Result<Sender, HttpClientError> {
@@ -264,7 +270,8 @@ impl Host {
         });
         self.upkeep.get_or_init(|| {
             let (inbox, bodies) = mpsc::unbounded_channel();
-            tokio::spawn(Upkeep::new(Arc::downgrade(self), bodies));
+            let upkeep = Upkeep::new(Arc::downgrade(self), bodies, self.limits.idle_timeout);
+            tokio::spawn(upkeep);
             inbox
         });
         Ok(sender)
@@ -325,11 +332,13 @@ struct Upkeep {
 }
 
 impl Upkeep {
-    fn new(host: Weak<Host>, bodies: mpsc::UnboundedReceiver<Draining>) -> Self {
-        let period = host
-            .upgrade()
-            .map_or(SWEEP_EVERY, |host| host.limits.idle_timeout)
-            .clamp(Duration::from_millis(10), SWEEP_EVERY);
+    /// Sweeps every second, or every `idle_timeout` when that is shorter.
+    fn new(
+        host: Weak<Host>,
+        bodies: mpsc::UnboundedReceiver<Draining>,
+        idle_timeout: Duration,
+    ) -> Self {
+        let period = idle_timeout.clamp(Duration::from_millis(10), SWEEP_EVERY);
         let mut sweep = tokio::time::interval_at(Instant::now() + period, period);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
@@ -505,6 +514,7 @@ mod tests {
     };
 
     use axum::{Router, extract::ConnectInfo, routing::get};
+    use futures::StreamExt as _;
     use http_body_util::BodyExt;
 
     use super::*;
@@ -576,8 +586,6 @@ mod tests {
         }
     }
 
-    use futures::StreamExt as _;
-
     fn pool(max_idle_per_host: usize) -> Pool {
         Pool::new(Limits {
             max_idle_per_host,
@@ -601,16 +609,23 @@ mod tests {
     /// Waits (a bounded while) until the host of `url` has `count` idle
     /// connections.
     async fn idle_becomes(pool: &Pool, url: &str, count: usize) {
-        for _ in 0..400 {
-            if pool.idle_count(url) == count {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!(
+        let reached = eventually(|| pool.idle_count(url) == count).await;
+        assert!(
+            reached,
             "{url} has {} idle connections, not {count}",
             pool.idle_count(url)
         );
+    }
+
+    /// Whether `condition` holds within two seconds, looked at every 5 ms.
+    async fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+        for _ in 0..400 {
+            if condition() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        condition()
     }
 
     #[tokio::test]
@@ -675,14 +690,8 @@ mod tests {
         tokio::time::pause();
         tokio::time::advance(DRAIN_TIME + SWEEP_EVERY * 2).await;
         tokio::time::resume();
-        for _ in 0..400 {
-            if server.endless_dropped.load(Ordering::SeqCst) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
         assert!(
-            server.endless_dropped.load(Ordering::SeqCst),
+            eventually(|| server.endless_dropped.load(Ordering::SeqCst)).await,
             "the connection was closed, so the server let the body go"
         );
         assert_eq!(pool.idle_count(&endless), 0);

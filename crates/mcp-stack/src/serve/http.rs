@@ -222,12 +222,12 @@ where
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets
+/// Serves `service` on `listener` until `shutdown` completes, then lets
 /// `drain` finish (requests in flight get up to `timeout`) and closes what
 /// is left: the HTTP server's and the gateway's shutdown.
 pub(crate) async fn serve_draining<S>(
     listener: TcpListener,
-    router: S,
+    service: S,
     drain: Drain,
     timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -247,7 +247,7 @@ where
         let _ = stream.set_nodelay(true);
     });
     let server =
-        axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+        axum::serve(listener, service.into_make_service()).with_graceful_shutdown(async move {
             shutdown.await;
             signal.cancel();
         });

@@ -41,7 +41,6 @@ const INLINE_URI: usize = 38;
 
 /// A read's resource URI, inline when short (as most are), so that reading
 /// a resource allocates nothing for it; only a result that is cut uses it.
-#[derive(Clone)]
 pub(crate) enum BaseUri {
     Inline { len: u8, bytes: [u8; INLINE_URI] },
     Heap(Box<str>),
@@ -49,13 +48,15 @@ pub(crate) enum BaseUri {
 
 impl BaseUri {
     pub(crate) fn new(uri: &str) -> Self {
-        match u8::try_from(uri.len()) {
-            Ok(len) if uri.len() <= INLINE_URI => {
-                let mut bytes = [0; INLINE_URI];
-                bytes[..uri.len()].copy_from_slice(uri.as_bytes());
+        let mut bytes = [0; INLINE_URI];
+        match bytes.get_mut(..uri.len()) {
+            Some(room) => {
+                room.copy_from_slice(uri.as_bytes());
+                // At most INLINE_URI, which fits a byte.
+                let len = uri.len() as u8;
                 Self::Inline { len, bytes }
             }
-            _ => Self::Heap(uri.into()),
+            None => Self::Heap(uri.into()),
         }
     }
 }

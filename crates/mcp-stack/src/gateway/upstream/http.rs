@@ -1000,10 +1000,13 @@ impl Future for Exchange {
                                 };
                                 match this.event(data.as_bytes()) {
                                     Some(outcome) => {
-                                        if let Phase::Events { body, .. } =
-                                            std::mem::replace(&mut this.phase, Phase::Done)
-                                        {
-                                            finish_stream(body, this.busy.take());
+                                        // The rest of the stream is read by the
+                                        // pool; till then its connection is busy.
+                                        if let (Phase::Events { mut body, .. }, Some(busy)) = (
+                                            std::mem::replace(&mut this.phase, Phase::Done),
+                                            this.busy.take(),
+                                        ) {
+                                            body.hold_until_done(busy);
                                         }
                                         outcome
                                     }
@@ -1044,14 +1047,6 @@ impl Future for Exchange {
             this.settle();
             return Poll::Ready(outcome);
         }
-    }
-}
-
-/// What is left of an event stream after the response is read by the
-/// pool, which then uses the connection again; until then it counts as busy.
-fn finish_stream(mut body: Body, busy: Option<Busy>) {
-    if let Some(busy) = busy {
-        body.hold_until_done(busy);
     }
 }
 

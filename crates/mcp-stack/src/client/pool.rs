@@ -6,16 +6,22 @@
 //! finished by the host's upkeep task, which reads such bodies in the
 //! background (at most [`MAX_DRAIN_BYTES`] within [`DRAIN_TIME`], else the
 //! connection is closed) and closes idle connections that outlived the
-//! idle timeout. Nothing is spawned per request: a connection costs one task
-//! for its life, a host one upkeep task.
+//! idle timeout.
+//!
+//! A connection has no task of its own: whoever holds it reads and writes
+//! it. The request's task sends the request, reads the response and its
+//! body; the upkeep task drains abandoned bodies and looks at idle
+//! connections on each sweep, so one the server closed goes within a
+//! sweep. A call through the pool thus wakes no other task, and nothing is
+//! spawned per request or per connection; a host costs one upkeep task.
 //!
 //! A request that a pooled connection could not send (the server closed it
 //! while it was idle) goes out on another connection; one that was sent is
 //! never sent twice.
 
 use std::{
-    future::Future,
-    pin::Pin,
+    future::{Future, poll_fn},
+    pin::{Pin, pin},
     sync::{Arc, Mutex, OnceLock, PoisonError, Weak},
     task::{Context, Poll, ready},
     time::Duration,
@@ -49,6 +55,34 @@ pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 type Sender = SendRequest<Full<Bytes>>;
+type Driver = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+
+/// One connection: the sender of its requests and the state machine that
+/// reads and writes it, driven by the task holding the connection.
+struct Conn {
+    sender: Sender,
+    /// Dropped when it ends (the server closed, a read failed), which
+    /// closes the sender too. Boxed: the connection moves in and out of
+    /// the pool with every request, and the driver is large.
+    driver: Option<Box<Driver>>,
+}
+
+impl Conn {
+    /// Reads and writes what the connection can now, registering `cx` for
+    /// more; `false` once it has ended.
+    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(driver) = &mut self.driver
+            && Pin::new(&mut **driver).poll(cx).is_ready()
+        {
+            self.driver = None;
+        }
+        self.driver.is_some()
+    }
+
+    fn is_open(&self) -> bool {
+        self.driver.is_some() && !self.sender.is_closed()
+    }
+}
 
 /// The pool's bounds, from the [`HttpClientBuilder`](super::HttpClientBuilder).
 #[derive(Debug, Clone, Copy)]
@@ -144,14 +178,14 @@ struct Host {
 }
 
 struct Idle {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
 impl Idle {
     /// Open, and idle for less than `timeout` at `now`.
     fn usable(&self, now: Instant, timeout: Duration) -> bool {
-        !self.sender.is_closed() && now.duration_since(self.since) < timeout
+        self.conn.is_open() && now.duration_since(self.since) < timeout
     }
 }
 
@@ -186,22 +220,31 @@ impl Host {
         mut request: Request<Full<Bytes>>,
     ) -> Result<Response<Body>, HttpClientError> {
         loop {
-            let (mut sender, pooled) = match self.checkout() {
-                Some(sender) => (sender, true),
+            let (mut conn, pooled) = match self.checkout() {
+                Some(conn) => (conn, true),
                 None => (self.connect().await?, false),
             };
             // A connection just given back may still be finishing the last
             // exchange; one the server closed fails here, before sending.
-            if let Err(error) = sender.ready().await {
+            let ready = poll_fn(|cx| {
+                conn.drive(cx);
+                conn.sender.poll_ready(cx)
+            });
+            if let Err(error) = ready.await {
                 if pooled {
                     continue;
                 }
                 return Err(HttpClientError::Request(error));
             }
-            match sender.try_send_request(request).await {
+            let mut response = pin!(conn.sender.try_send_request(request));
+            let response = poll_fn(|cx| {
+                conn.drive(cx);
+                response.as_mut().poll(cx)
+            });
+            match response.await {
                 Ok(response) => {
                     let host = self.clone();
-                    return Ok(response.map(|body| Body::new(body, sender, host)));
+                    return Ok(response.map(|body| Body::new(body, conn, host)));
                 }
                 Err(mut error) => match error.take_message() {
                     // Not sent: the connection was gone. Try the next one.
@@ -214,38 +257,39 @@ impl Host {
 
     /// The most recently used live idle connection; older dead or expired
     /// ones met on the way are closed.
-    fn checkout(&self) -> Option<Sender> {
+    fn checkout(&self) -> Option<Conn> {
         let now = Instant::now();
         let mut idle = self.lock_idle();
         while let Some(connection) = idle.pop() {
             if connection.usable(now, self.limits.idle_timeout) {
-                return Some(connection.sender);
+                return Some(connection.conn);
             }
         }
         None
     }
 
     /// A connection whose exchange is over, kept if there is room.
-    fn give_back(&self, sender: Sender) {
-        if sender.is_closed() {
+    fn give_back(&self, conn: Conn) {
+        if !conn.is_open() {
             return;
         }
         let mut idle = self.lock_idle();
         if idle.len() < self.limits.max_idle_per_host {
             idle.push(Idle {
-                sender,
+                conn,
                 since: Instant::now(),
             });
         }
     }
 
-    /// Closes the idle connections that outlived the idle timeout.
-    fn sweep_idle(&self, now: Instant) {
+    /// Closes the idle connections that outlived the idle timeout or that
+    /// the server closed (each is driven here, with `cx`, to find out).
+    fn sweep_idle(&self, now: Instant, cx: &mut Context<'_>) {
         self.lock_idle()
-            .retain(|idle| idle.usable(now, self.limits.idle_timeout));
+            .retain_mut(|idle| idle.usable(now, self.limits.idle_timeout) && idle.conn.drive(cx));
     }
 
-    async fn connect(self: &Arc<Self>) -> Result<Sender, HttpClientError> {
+    async fn connect(self: &Arc<Self>) -> Result<Conn, HttpClientError> {
         let connecting = TcpStream::connect(&*self.address);
         let stream = tokio::time::timeout(self.limits.connect_timeout, connecting)
             .await
@@ -260,21 +304,19 @@ impl Host {
         // MCP messages are small writes that wait for an answer: Nagle's
         // algorithm would hold them back for the previous segment's ACK.
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        let (sender, driver) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(HttpClientError::Request)?;
-        tokio::spawn(async move {
-            // Its end (the server closed, a read failed) is seen by the
-            // sender: the pool drops it.
-            let _ = connection.await;
-        });
         self.upkeep.get_or_init(|| {
             let (inbox, bodies) = mpsc::unbounded_channel();
             let upkeep = Upkeep::new(Arc::downgrade(self), bodies, self.limits.idle_timeout);
             tokio::spawn(upkeep);
             inbox
         });
-        Ok(sender)
+        Ok(Conn {
+            sender,
+            driver: Some(Box::new(driver)),
+        })
     }
 
     /// Hands a body dropped before its end to the upkeep task.
@@ -289,7 +331,7 @@ impl Host {
 /// A body being read to its end so its connection can be used again.
 struct Draining {
     body: Incoming,
-    sender: Sender,
+    conn: Conn,
     read: usize,
     deadline: Instant,
     /// Released with the connection (the gateway's count of connections
@@ -302,6 +344,7 @@ impl Draining {
     /// `Ready(false)`: it failed or ran too long, and the connection goes.
     fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         loop {
+            self.conn.drive(cx);
             if self.body.is_end_stream() {
                 return Poll::Ready(true);
             }
@@ -370,7 +413,7 @@ impl Future for Upkeep {
                 Poll::Ready(reusable) => {
                     let done = this.draining.swap_remove(index);
                     if let (true, Some(host)) = (reusable, this.host.upgrade()) {
-                        host.give_back(done.sender);
+                        host.give_back(done.conn);
                     }
                 }
             }
@@ -379,7 +422,7 @@ impl Future for Upkeep {
             let now = Instant::now();
             this.draining.retain(|draining| draining.deadline > now);
             match this.host.upgrade() {
-                Some(host) => host.sweep_idle(now),
+                Some(host) => host.sweep_idle(now, cx),
                 None => this.closed = true,
             }
         }
@@ -400,18 +443,18 @@ pub(crate) struct Body {
 }
 
 struct Lease {
-    sender: Sender,
+    conn: Conn,
     host: Arc<Host>,
     held: Option<Box<dyn Send>>,
 }
 
 impl Body {
-    fn new(inner: Incoming, sender: Sender, host: Arc<Host>) -> Self {
+    fn new(inner: Incoming, conn: Conn, host: Arc<Host>) -> Self {
         let ended = inner.is_end_stream();
         let mut body = Self {
             inner: Some(inner),
             lease: Some(Lease {
-                sender,
+                conn,
                 host,
                 held: None,
             }),
@@ -433,7 +476,7 @@ impl Body {
 
     fn finish(&mut self) {
         if let Some(lease) = self.lease.take() {
-            lease.host.give_back(lease.sender);
+            lease.host.give_back(lease.conn);
         }
     }
 }
@@ -458,6 +501,10 @@ impl http_body::Body for Body {
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
+        if let Some(lease) = &mut this.lease {
+            // Reads what has come, for the body to yield below.
+            lease.conn.drive(cx);
+        }
         let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
         let ended = inner.is_end_stream();
         match &frame {
@@ -492,7 +539,7 @@ impl Drop for Body {
         }
         let draining = Draining {
             body,
-            sender: lease.sender,
+            conn: lease.conn,
             read: 0,
             deadline: Instant::now() + DRAIN_TIME,
             _held: lease.held,
@@ -713,6 +760,39 @@ mod tests {
             ports[0], ports[1],
             "the second request reused the new connection"
         );
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_the_server_closed_goes_at_the_next_sweep() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (close, closed) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0; 1024];
+            while !request.windows(4).any(|end| end == b"\r\n\r\n") {
+                let read = socket.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..read]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            let _ = closed.await;
+        });
+        let pool = pool(4);
+        assert_eq!(text(&pool, &url).await, "ok");
+        assert_eq!(pool.idle_count(&url), 1);
+        close.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Far within the idle timeout: only the close can take it.
+        tokio::time::pause();
+        tokio::time::advance(SWEEP_EVERY * 2).await;
+        tokio::time::resume();
+        idle_becomes(&pool, &url, 0).await;
     }
 
     #[tokio::test]

@@ -2,11 +2,11 @@
 //!
 //! A request takes its host's most recently used idle connection (so the
 //! others can age out) or opens one, and the connection comes back when the
-//! response body has been read to its end. A body dropped before its end is
-//! finished by the host's upkeep task, which reads such bodies in the
-//! background (at most [`MAX_DRAIN_BYTES`] within [`DRAIN_TIME`], else the
-//! connection is closed) and closes idle connections that outlived the
-//! idle timeout.
+//! response body has been read to its end. A body dropped before its end
+//! comes back at once when the rest has already arrived; otherwise the
+//! host's upkeep task reads it in the background (at most
+//! [`MAX_DRAIN_BYTES`] within [`DRAIN_TIME`], else the connection is
+//! closed). That task also closes idle connections past the idle timeout.
 //!
 //! A connection has no task of its own: whoever holds it reads and writes
 //! it. The request's task sends the request, reads the response and its
@@ -537,14 +537,21 @@ impl Drop for Body {
             // Longer than a drain may read: the connection closes now.
             return;
         }
-        let draining = Draining {
+        let mut draining = Draining {
             body,
             conn: lease.conn,
             read: 0,
             deadline: Instant::now() + DRAIN_TIME,
             _held: lease.held,
         };
-        lease.host.drain(draining);
+        // The rest has often come already (an event stream's end right
+        // after its last event): read what is there, with no one to wake,
+        // and leave only a body still on its way to the upkeep task.
+        match draining.poll_end(&mut Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(true) => lease.host.give_back(draining.conn),
+            Poll::Ready(false) => {}
+            Poll::Pending => lease.host.drain(draining),
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! - [`serve`]: Streamable HTTP at `/mcp` with `/metrics`, `/stats` and
 //!   `/healthz` and a draining shutdown; or stdio.
 //! - [`client`] (feature `client`): rmcp's client transport on pooled
-//!   hyper connections, for gateways and tests.
+//!   HTTP/1.1 connections of its own, for gateways and tests.
 //! - [`gateway`] (feature `gateway`): the stack in front of upstream MCP
 //!   servers in any language, over Streamable HTTP or stdio, forwarding
 //!   raw JSON-RPC.

@@ -71,13 +71,14 @@ pub enum HttpClientError {
         /// The configured connect timeout.
         after: Duration,
     },
-    /// Exchanging the request failed (the connection reset or closed, a
-    /// malformed response head).
+    /// Exchanging the request failed: the connection reset or closed, or
+    /// the response head was malformed (`InvalidData`, with what was wrong).
     #[error("HTTP request failed: {0}")]
-    Request(#[source] hyper::Error),
-    /// The connection failed while the response body was being read.
+    Request(#[source] std::io::Error),
+    /// The connection failed while the response body was being read, or
+    /// the body's framing was malformed.
     #[error("reading the response body failed: {0}")]
-    Body(#[source] hyper::Error),
+    Body(#[source] std::io::Error),
     /// No complete answer within the request timeout.
     #[error("no response within {after:?}")]
     Timeout {

@@ -21,7 +21,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default for [`HttpClientBuilder::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// An MCP Streamable HTTP client over hyper: keep-alive HTTP/1.1
+/// An MCP Streamable HTTP client: keep-alive HTTP/1.1
 /// connections in one pool, shared by every clone.
 ///
 /// It implements rmcp's

@@ -1,6 +1,6 @@
-//! An MCP Streamable HTTP client on hyper, for gateways and tests: rmcp's
-//! client transport over pooled keep-alive HTTP/1.1 connections, with no
-//! TLS stack and no reqwest.
+//! An MCP Streamable HTTP client, for gateways and tests: rmcp's client
+//! transport over pooled keep-alive HTTP/1.1 connections of its own (the
+//! head parsed by `httparse`), with no TLS stack and no reqwest.
 //!
 //! [`HttpClient`] implements rmcp's `StreamableHttpClient`: it POSTs
 //! JSON-RPC messages and reads their answers (202, JSON, or an SSE stream),
@@ -48,6 +48,7 @@
 pub(crate) mod body;
 mod endpoint;
 mod error;
+mod h1;
 pub(crate) mod http_client;
 pub(crate) mod pool;
 pub(crate) mod sse;

@@ -8,26 +8,28 @@
 //! [`MAX_DRAIN_BYTES`] within [`DRAIN_TIME`], else the connection is
 //! closed). That task also closes idle connections past the idle timeout.
 //!
-//! A connection has no task of its own: whoever holds it reads and writes
-//! it. The request's task sends the request, reads the response and its
-//! body; the upkeep task drains abandoned bodies and looks at idle
-//! connections on each sweep, so one the server closed goes within a
-//! sweep. A call through the pool thus wakes no other task, and nothing is
-//! spawned per request or per connection; a host costs one upkeep task.
+//! A connection ([`h1::Conn`]) has no task of its own: whoever holds it
+//! reads and writes it. The request's task writes the request and reads
+//! the response and its body; the upkeep task drains abandoned bodies and
+//! looks at idle connections on each sweep, so one the server closed goes
+//! within a sweep (a request finds it out before writing, too). A call
+//! through the pool thus wakes no other task, and nothing is spawned per
+//! request or per connection; a host costs one upkeep task.
 //!
-//! A request that a pooled connection could not send (the server closed it
-//! while it was idle) goes out on another connection; one that was sent is
-//! never sent twice.
+//! A request that could not be written to a pooled connection (the server
+//! closed it while it was idle) goes out on another connection; one that
+//! was written is never written twice.
 
 use std::{
-    future::{Future, poll_fn},
-    pin::{Pin, pin},
+    future::Future,
+    io,
+    pin::Pin,
     sync::{Arc, Mutex, OnceLock, PoisonError, Weak},
-    task::{Context, Poll, ready},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::{
     HeaderValue, Request, Response, Uri,
     header::HOST,
@@ -35,14 +37,12 @@ use http::{
 };
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::Full;
-use hyper::{
-    body::Incoming,
-    client::conn::http1::{self, SendRequest},
-};
-use hyper_util::rt::TokioIo;
 use tokio::{net::TcpStream, sync::mpsc, time::Instant};
 
-use super::HttpClientError;
+use super::{
+    HttpClientError,
+    h1::{self, Conn, Framing},
+};
 
 /// The most of an abandoned body the upkeep task reads to reuse its
 /// connection; a longer body closes it.
@@ -53,36 +53,6 @@ pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
 /// How often the upkeep task looks for idle connections and drains past
 /// their time.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-type Sender = SendRequest<Full<Bytes>>;
-type Driver = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
-
-/// One connection: the sender of its requests and the state machine that
-/// reads and writes it, driven by the task holding the connection.
-struct Conn {
-    sender: Sender,
-    /// Dropped when it ends (the server closed, a read failed), which
-    /// closes the sender too. Boxed: the connection moves in and out of
-    /// the pool with every request, and the driver is large.
-    driver: Option<Box<Driver>>,
-}
-
-impl Conn {
-    /// Reads and writes what the connection can now, registering `cx` for
-    /// more; `false` once it has ended.
-    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        if let Some(driver) = &mut self.driver
-            && Pin::new(&mut **driver).poll(cx).is_ready()
-        {
-            self.driver = None;
-        }
-        self.driver.is_some()
-    }
-
-    fn is_open(&self) -> bool {
-        self.driver.is_some() && !self.sender.is_closed()
-    }
-}
 
 /// The pool's bounds, from the [`HttpClientBuilder`](super::HttpClientBuilder).
 #[derive(Debug, Clone, Copy)]
@@ -183,9 +153,10 @@ struct Idle {
 }
 
 impl Idle {
-    /// Open, and idle for less than `timeout` at `now`.
-    fn usable(&self, now: Instant, timeout: Duration) -> bool {
-        self.conn.is_open() && now.duration_since(self.since) < timeout
+    /// Idle for less than `timeout` at `now`, and not closed by the server
+    /// (looked at with `cx`, which a close still to come wakes).
+    fn usable(&mut self, now: Instant, timeout: Duration, cx: &mut Context<'_>) -> bool {
+        now.duration_since(self.since) < timeout && !self.conn.closed_while_idle(cx)
     }
 }
 
@@ -217,41 +188,28 @@ impl Host {
 
     async fn send(
         self: Arc<Self>,
-        mut request: Request<Full<Bytes>>,
+        request: Request<Full<Bytes>>,
     ) -> Result<Response<Body>, HttpClientError> {
+        let (parts, body) = request.into_parts();
+        let body = whole(body);
+        let head = h1::encode_head(&parts, body.len());
         loop {
             let (mut conn, pooled) = match self.checkout() {
                 Some(conn) => (conn, true),
                 None => (self.connect().await?, false),
             };
-            // A connection just given back may still be finishing the last
-            // exchange; one the server closed fails here, before sending.
-            let ready = poll_fn(|cx| {
-                conn.drive(cx);
-                conn.sender.poll_ready(cx)
-            });
-            if let Err(error) = ready.await {
+            if let Err(error) = conn.write(&head, &body).await {
+                // Not all written: the server cannot have taken it.
                 if pooled {
                     continue;
                 }
                 return Err(HttpClientError::Request(error));
             }
-            let mut response = pin!(conn.sender.try_send_request(request));
-            let response = poll_fn(|cx| {
-                conn.drive(cx);
-                response.as_mut().poll(cx)
-            });
-            match response.await {
-                Ok(response) => {
-                    let host = self.clone();
-                    return Ok(response.map(|body| Body::new(body, conn, host)));
-                }
-                Err(mut error) => match error.take_message() {
-                    // Not sent: the connection was gone. Try the next one.
-                    Some(unsent) if pooled => request = unsent,
-                    _ => return Err(HttpClientError::Request(error.into_error())),
-                },
-            }
+            let (response, framing) = conn
+                .read_head(&parts.method)
+                .await
+                .map_err(HttpClientError::Request)?;
+            return Ok(response.map(|()| Body::new(conn, framing, self)));
         }
     }
 
@@ -259,9 +217,10 @@ impl Host {
     /// ones met on the way are closed.
     fn checkout(&self) -> Option<Conn> {
         let now = Instant::now();
+        let mut cx = Context::from_waker(Waker::noop());
         let mut idle = self.lock_idle();
-        while let Some(connection) = idle.pop() {
-            if connection.usable(now, self.limits.idle_timeout) {
+        while let Some(mut connection) = idle.pop() {
+            if connection.usable(now, self.limits.idle_timeout, &mut cx) {
                 return Some(connection.conn);
             }
         }
@@ -270,7 +229,7 @@ impl Host {
 
     /// A connection whose exchange is over, kept if there is room.
     fn give_back(&self, conn: Conn) {
-        if !conn.is_open() {
+        if !conn.reusable() {
             return;
         }
         let mut idle = self.lock_idle();
@@ -286,7 +245,7 @@ impl Host {
     /// the server closed (each is driven here, with `cx`, to find out).
     fn sweep_idle(&self, now: Instant, cx: &mut Context<'_>) {
         self.lock_idle()
-            .retain_mut(|idle| idle.usable(now, self.limits.idle_timeout) && idle.conn.drive(cx));
+            .retain_mut(|idle| idle.usable(now, self.limits.idle_timeout, cx));
     }
 
     async fn connect(self: &Arc<Self>) -> Result<Conn, HttpClientError> {
@@ -304,19 +263,13 @@ impl Host {
         // MCP messages are small writes that wait for an answer: Nagle's
         // algorithm would hold them back for the previous segment's ACK.
         let _ = stream.set_nodelay(true);
-        let (sender, driver) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(HttpClientError::Request)?;
         self.upkeep.get_or_init(|| {
             let (inbox, bodies) = mpsc::unbounded_channel();
             let upkeep = Upkeep::new(Arc::downgrade(self), bodies, self.limits.idle_timeout);
             tokio::spawn(upkeep);
             inbox
         });
-        Ok(Conn {
-            sender,
-            driver: Some(Box::new(driver)),
-        })
+        Ok(Conn::new(stream))
     }
 
     /// Hands a body dropped before its end to the upkeep task.
@@ -330,33 +283,25 @@ impl Host {
 
 /// A body being read to its end so its connection can be used again.
 struct Draining {
-    body: Incoming,
-    conn: Conn,
+    reading: Reading,
     read: usize,
     deadline: Instant,
-    /// Released with the connection (the gateway's count of connections
-    /// in use).
-    _held: Option<Box<dyn Send>>,
 }
 
 impl Draining {
     /// `Ready(true)`: the body ended and the connection is reusable;
     /// `Ready(false)`: it failed or ran too long, and the connection goes.
     fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let Reading { conn, framing, .. } = &mut self.reading;
         loop {
-            self.conn.drive(cx);
-            if self.body.is_end_stream() {
-                return Poll::Ready(true);
-            }
-            match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
-                None => return Poll::Ready(true),
-                Some(Err(_)) => return Poll::Ready(false),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.read = self.read.saturating_add(data.remaining());
-                        if self.read > MAX_DRAIN_BYTES {
-                            return Poll::Ready(false);
-                        }
+            match framing.poll_data(conn, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(true),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
+                Poll::Ready(Some(Ok(data))) => {
+                    self.read = self.read.saturating_add(data.len());
+                    if self.read > MAX_DRAIN_BYTES {
+                        return Poll::Ready(false);
                     }
                 }
             }
@@ -413,7 +358,7 @@ impl Future for Upkeep {
                 Poll::Ready(reusable) => {
                     let done = this.draining.swap_remove(index);
                     if let (true, Some(host)) = (reusable, this.host.upgrade()) {
-                        host.give_back(done.conn);
+                        host.give_back(done.reading.conn);
                     }
                 }
             }
@@ -435,48 +380,54 @@ impl Future for Upkeep {
 
 /// A response body on a pooled connection: the connection goes back to
 /// its pool when the body has been read to its end, or, dropped before
-/// that, once the upkeep task has read the rest.
+/// that, once the rest has been read (see the module's doc).
 pub(crate) struct Body {
-    /// Taken only when the body is dropped.
-    inner: Option<Incoming>,
-    lease: Option<Lease>,
+    /// `None` once the body has ended (or failed).
+    reading: Option<Reading>,
 }
 
-struct Lease {
+/// A body's connection while the body is being read.
+struct Reading {
     conn: Conn,
+    framing: Framing,
     host: Arc<Host>,
+    /// Released with the connection (the gateway's count of connections
+    /// in use).
     held: Option<Box<dyn Send>>,
 }
 
 impl Body {
-    fn new(inner: Incoming, conn: Conn, host: Arc<Host>) -> Self {
-        let ended = inner.is_end_stream();
+    fn new(conn: Conn, framing: Framing, host: Arc<Host>) -> Self {
         let mut body = Self {
-            inner: Some(inner),
-            lease: Some(Lease {
+            reading: Some(Reading {
                 conn,
+                framing,
                 host,
                 held: None,
             }),
         };
-        if ended {
-            body.finish();
-        }
+        body.finish_if_done();
         body
     }
 
     /// Keeps `value` until the connection is free again: after the body's
     /// end, wherever it is read.
     pub(crate) fn hold_until_done(&mut self, value: impl Send + 'static) {
-        match &mut self.lease {
-            Some(lease) => lease.held = Some(Box::new(value)),
+        match &mut self.reading {
+            Some(reading) => reading.held = Some(Box::new(value)),
             None => drop(value),
         }
     }
 
-    fn finish(&mut self) {
-        if let Some(lease) = self.lease.take() {
-            lease.host.give_back(lease.conn);
+    /// Gives the connection back once the body has been read to its end.
+    fn finish_if_done(&mut self) {
+        if self
+            .reading
+            .as_ref()
+            .is_some_and(|reading| reading.framing.is_done())
+            && let Some(reading) = self.reading.take()
+        {
+            reading.host.give_back(reading.conn);
         }
     }
 }
@@ -491,67 +442,87 @@ impl std::fmt::Debug for Body {
 
 impl http_body::Body for Body {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
-        let Some(inner) = this.inner.as_mut() else {
+        let Some(Reading { conn, framing, .. }) = &mut this.reading else {
             return Poll::Ready(None);
         };
-        if let Some(lease) = &mut this.lease {
-            // Reads what has come, for the body to yield below.
-            lease.conn.drive(cx);
+        match std::task::ready!(framing.poll_data(conn, cx)) {
+            Some(Ok(data)) => {
+                this.finish_if_done();
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            None => {
+                this.finish_if_done();
+                Poll::Ready(None)
+            }
+            Some(Err(error)) => {
+                // The connection broke: it is not given back.
+                this.reading = None;
+                Poll::Ready(Some(Err(error)))
+            }
         }
-        let frame = ready!(Pin::new(&mut *inner).poll_frame(cx));
-        let ended = inner.is_end_stream();
-        match &frame {
-            None => this.finish(),
-            Some(Ok(_)) if ended => this.finish(),
-            // The connection broke: it is not given back.
-            Some(Err(_)) => this.lease = None,
-            Some(Ok(_)) => {}
-        }
-        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
+        self.reading
+            .as_ref()
+            .is_none_or(|reading| reading.framing.is_done())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner
+        match self
+            .reading
             .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
+            .map(|reading| reading.framing.remaining())
+        {
+            None => SizeHint::with_exact(0),
+            Some(Some(left)) => SizeHint::with_exact(left),
+            Some(None) => SizeHint::default(),
+        }
     }
 }
 
 impl Drop for Body {
     fn drop(&mut self) {
-        let (Some(lease), Some(body)) = (self.lease.take(), self.inner.take()) else {
+        let Some(reading) = self.reading.take() else {
             return;
         };
-        if body.size_hint().lower() > MAX_DRAIN_BYTES as u64 {
+        if reading
+            .framing
+            .remaining()
+            .is_some_and(|left| left > MAX_DRAIN_BYTES as u64)
+        {
             // Longer than a drain may read: the connection closes now.
             return;
         }
+        let host = reading.host.clone();
         let mut draining = Draining {
-            body,
-            conn: lease.conn,
+            reading,
             read: 0,
             deadline: Instant::now() + DRAIN_TIME,
-            _held: lease.held,
         };
         // The rest has often come already (an event stream's end right
         // after its last event): read what is there, with no one to wake,
         // and leave only a body still on its way to the upkeep task.
-        match draining.poll_end(&mut Context::from_waker(std::task::Waker::noop())) {
-            Poll::Ready(true) => lease.host.give_back(draining.conn),
+        match draining.poll_end(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(true) => host.give_back(draining.reading.conn),
             Poll::Ready(false) => {}
-            Poll::Pending => lease.host.drain(draining),
+            Poll::Pending => host.drain(draining),
         }
+    }
+}
+
+/// The bytes of a request body, which is whole from the start.
+fn whole(mut body: Full<Bytes>) -> Bytes {
+    match Pin::new(&mut body).poll_frame(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
     }
 }
 
@@ -800,6 +771,39 @@ mod tests {
         tokio::time::advance(SWEEP_EVERY * 2).await;
         tokio::time::resume();
         idle_becomes(&pool, &url, 0).await;
+    }
+
+    #[tokio::test]
+    async fn a_request_after_the_server_closed_an_idle_connection_takes_a_new_one() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        // Each connection answers once, then the server closes it, with no
+        // `Connection: close` to warn the client (as servers with a short
+        // keep-alive timeout do).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0; 1024];
+                    while !request.windows(4).any(|end| end == b"\r\n\r\n") {
+                        let read = socket.read(&mut buffer).await.unwrap();
+                        request.extend_from_slice(&buffer[..read]);
+                    }
+                    socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await
+                        .unwrap();
+                });
+            }
+        });
+        let pool = pool(4);
+        for _ in 0..3 {
+            assert_eq!(text(&pool, &url).await, "ok");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]

@@ -48,7 +48,7 @@ pub(super) fn event_stream<B>(
     oversize: Oversize,
 ) -> BoxStream<'static, Result<Sse, SseError>>
 where
-    B: Body<Data = Bytes, Error = hyper::Error> + Send + 'static,
+    B: Body<Data = Bytes, Error = std::io::Error> + Send + 'static,
 {
     Events {
         body,
@@ -73,7 +73,7 @@ pin_project_lite::pin_project! {
 
 impl<B> Stream for Events<B>
 where
-    B: Body<Data = Bytes, Error = hyper::Error>,
+    B: Body<Data = Bytes, Error = std::io::Error>,
 {
     type Item = Result<Sse, SseError>;
 

@@ -557,13 +557,24 @@ fn invalid(why: impl Into<String>) -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
     use proptest::prelude::*;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
+
+    /// Reads a request's head from `socket` (tests send no bodies).
+    pub(crate) async fn read_request_head(socket: &mut TcpStream) {
+        let mut request = Vec::new();
+        let mut buffer = [0; 1024];
+        while !request.windows(4).any(|end| end == b"\r\n\r\n") {
+            let read = socket.read(&mut buffer).await.unwrap();
+            assert!(read > 0, "the client closed before its request's end");
+            request.extend_from_slice(&buffer[..read]);
+        }
+    }
 
     /// A connection to a server that reads one request and sends `answer`
     /// in `pieces` writes, then closes when `close` is set.
@@ -573,12 +584,7 @@ mod tests {
         tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
             socket.set_nodelay(true).unwrap();
-            let mut request = Vec::new();
-            let mut buffer = [0; 1024];
-            while !request.windows(4).any(|end| end == b"\r\n\r\n") {
-                let read = socket.read(&mut buffer).await.unwrap();
-                request.extend_from_slice(&buffer[..read]);
-            }
+            read_request_head(&mut socket).await;
             let mut at = 0;
             for cut in cuts.into_iter().chain([answer.len()]) {
                 let cut = cut.clamp(at, answer.len());
@@ -589,7 +595,7 @@ mod tests {
             }
             if !close {
                 // Held open until the client is done.
-                let _ = socket.read(&mut buffer).await;
+                let _ = socket.read(&mut [0; 16]).await;
             }
         });
         let mut conn = Conn::new(TcpStream::connect(address).await.unwrap());

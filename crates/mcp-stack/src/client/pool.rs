@@ -543,6 +543,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
+    use crate::client::h1::tests::read_request_head;
 
     /// A server that answers with the peer's port, so a test can tell its
     /// connections apart.
@@ -742,19 +743,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_connection_the_server_closed_goes_at_the_next_sweep() {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        use tokio::io::AsyncWriteExt as _;
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let (close, closed) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = Vec::new();
-            let mut buffer = [0; 1024];
-            while !request.windows(4).any(|end| end == b"\r\n\r\n") {
-                let read = socket.read(&mut buffer).await.unwrap();
-                request.extend_from_slice(&buffer[..read]);
-            }
+            read_request_head(&mut socket).await;
             socket
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                 .await
@@ -775,7 +771,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_after_the_server_closed_an_idle_connection_takes_a_new_one() {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        use tokio::io::AsyncWriteExt as _;
 
         // Each connection answers once, then the server closes it, with no
         // `Connection: close` to warn the client (as servers with a short
@@ -786,12 +782,7 @@ mod tests {
             loop {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buffer = [0; 1024];
-                    while !request.windows(4).any(|end| end == b"\r\n\r\n") {
-                        let read = socket.read(&mut buffer).await.unwrap();
-                        request.extend_from_slice(&buffer[..read]);
-                    }
+                    read_request_head(&mut socket).await;
                     socket
                         .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                         .await

@@ -165,8 +165,8 @@ impl Conn {
             let start = self.read.as_slice().as_ptr() as usize;
             let mut headers = HeaderMap::with_capacity(parsed.headers.len());
             for field in parsed.headers.iter() {
-                let name = HeaderName::from_bytes(field.name.as_bytes())
-                    .map_err(|_| invalid("a response header with an invalid name"))?;
+                let name = header_name(field.name.as_bytes())
+                    .ok_or_else(|| invalid("a response header with an invalid name"))?;
                 let at = field.value.as_ptr() as usize - start;
                 let value = HeaderValue::from_maybe_shared(head.slice(at..at + field.value.len()))
                     .map_err(|_| invalid(format!("an invalid value of response header {name}")))?;
@@ -213,11 +213,41 @@ pub(crate) fn encode_head(parts: &Parts, body_len: usize) -> Vec<u8> {
         body_len > 0 || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
     if needs_length {
         head.extend_from_slice(b"content-length: ");
-        head.extend_from_slice(body_len.to_string().as_bytes());
+        push_decimal(&mut head, body_len);
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"\r\n");
     head
+}
+
+/// `value` in decimal, without a `String` in between.
+fn push_decimal(out: &mut Vec<u8>, mut value: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// A header name, without a copy for the names MCP servers send that are
+/// not among HTTP's standard ones.
+fn header_name(bytes: &[u8]) -> Option<HeaderName> {
+    const KNOWN: [&str; 3] = [
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "x-accel-buffering",
+    ];
+    KNOWN
+        .iter()
+        .find(|known| known.as_bytes().eq_ignore_ascii_case(bytes))
+        .map(|known| HeaderName::from_static(known))
+        .or_else(|| HeaderName::from_bytes(bytes).ok())
 }
 
 /// Whether the server lets the connection carry another request.
@@ -741,6 +771,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn known_and_other_header_names_read_alike() {
+        assert_eq!(header_name(b"Mcp-Session-Id").unwrap(), "mcp-session-id");
+        assert_eq!(header_name(b"X-Other").unwrap(), "x-other");
+        assert!(header_name(b"bad name").is_none());
+        let mut zero = Vec::new();
+        push_decimal(&mut zero, 0);
+        assert_eq!(zero, b"0");
+    }
+
+    #[test]
     fn a_request_head_carries_its_own_length_and_no_framing_headers() {
         let (parts, ()) = http::Request::post("http://example.test/mcp?x=1")
             .header("host", "example.test")
@@ -750,10 +790,10 @@ pub(crate) mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        let head = String::from_utf8(encode_head(&parts, 12)).unwrap();
+        let head = String::from_utf8(encode_head(&parts, 1_234_567_890)).unwrap();
         assert_eq!(
             head,
-            "POST /mcp?x=1 HTTP/1.1\r\nhost: example.test\r\naccept: application/json, text/event-stream\r\ncontent-length: 12\r\n\r\n"
+            "POST /mcp?x=1 HTTP/1.1\r\nhost: example.test\r\naccept: application/json, text/event-stream\r\ncontent-length: 1234567890\r\n\r\n"
         );
     }
 

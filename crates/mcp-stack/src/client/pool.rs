@@ -242,7 +242,7 @@ impl Host {
     }
 
     /// Closes the idle connections that outlived the idle timeout or that
-    /// the server closed (each is driven here, with `cx`, to find out).
+    /// the server closed (each is looked at here, with `cx`, to find out).
     fn sweep_idle(&self, now: Instant, cx: &mut Context<'_>) {
         self.lock_idle()
             .retain_mut(|idle| idle.usable(now, self.limits.idle_timeout, cx));

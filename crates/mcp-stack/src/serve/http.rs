@@ -16,14 +16,13 @@ use std::{
 };
 
 use axum::{
-    Json, Router, ServiceExt as _,
+    Json, Router,
     body::{Body, Bytes, HttpBody},
     extract::Request,
     http::{Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
-    serve::ListenerExt,
 };
 use rmcp::{
     ServerHandler,
@@ -240,24 +239,14 @@ where
     S::Future: Send,
 {
     let stopping = CancellationToken::new();
-    let signal = stopping.clone();
-    // Answers leave in several writes: without TCP_NODELAY each waits
-    // for the client's delayed ACK, some 40 ms.
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    let server =
-        axum::serve(listener, service.into_make_service()).with_graceful_shutdown(async move {
-            shutdown.await;
-            signal.cancel();
-        });
     let closer = tokio::spawn({
-        let drain = drain.clone();
+        let (stopping, drain) = (stopping.clone(), drain.clone());
         async move {
             stopping.cancelled().await;
             drain.finish(timeout).await;
         }
     });
+    let server = accept_until(listener, service, shutdown, stopping);
     // Connections still open a moment after the drain are dropped.
     let outcome = tokio::select! {
         outcome = server => outcome,
@@ -268,6 +257,106 @@ where
     };
     closer.abort();
     outcome
+}
+
+/// Serves each connection `listener` accepts with HTTP/1.1 until
+/// `shutdown`; then cancels `stopping`, which tells every connection to
+/// finish the request it is on and close, and waits until they all have.
+///
+/// hyper's own connection, with no layer between it and `service`: axum's
+/// `serve` puts an HTTP/2 sniffing reader under each connection and a
+/// readiness-checking `Oneshot` around each request, which this server,
+/// speaking only HTTP/1.1 to services that are always ready, needs neither
+/// of.
+async fn accept_until<S>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stopping: CancellationToken,
+) -> io::Result<()>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    // Dropped by every connection task at its end: `closed` then returns.
+    let (open, open_watch) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_failed(error).await;
+                    continue;
+                }
+            },
+        };
+        // Answers leave in several writes: without TCP_NODELAY each waits
+        // for the client's delayed ACK, some 40 ms.
+        let _ = stream.set_nodelay(true);
+        let connection = Connection {
+            service: service.clone(),
+        };
+        let (stopping, still_open) = (stopping.clone(), open_watch.clone());
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), connection);
+            let mut served = std::pin::pin!(served);
+            tokio::select! {
+                _ = served.as_mut() => {}
+                () = stopping.cancelled() => {
+                    served.as_mut().graceful_shutdown();
+                    let _ = served.await;
+                }
+            }
+            drop(still_open);
+        });
+    }
+    drop(listener);
+    drop(open_watch);
+    stopping.cancel();
+    open.closed().await;
+    Ok(())
+}
+
+/// A failed accept: a connection that went away before it was taken is
+/// passed over; anything else (out of file descriptors, most likely) waits
+/// a second, so the loop does not spin while nothing can be accepted.
+async fn accept_failed(error: io::Error) {
+    if matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "accepting a connection failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// One connection's service, as hyper calls it: `service`, cloned for each
+/// request, with the request body boxed as the router expects.
+struct Connection<S> {
+    service: S,
+}
+
+impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Connection<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = S::Future;
+
+    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        // Every service served here is always ready (a router, the edge).
+        self.service.clone().call(request.map(Body::new))
+    }
 }
 
 /// What a server's shutdown waits for: requests in flight, then the

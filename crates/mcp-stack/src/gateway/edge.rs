@@ -35,6 +35,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{
     core::Core,
+    relay::{self, Relayed},
     session::CallContext,
     upstream::http::{PROTOCOL_VERSION, SESSION_ID},
     wire::{Envelope, Kind},
@@ -269,7 +270,7 @@ async fn post_message(State(core): State<Arc<Core>>, request: Request) -> Respon
         .map_or_else(CancellationToken::new, |in_flight| {
             in_flight.token().clone()
         });
-    let (relay, relayed) = mpsc::channel(RELAY_CAPACITY);
+    let (relay, relayed) = relay::relay(RELAY_CAPACITY);
     request.insert_extension(CallContext {
         session,
         relay: Some(relay),
@@ -337,15 +338,15 @@ fn encode_reply(
 /// has taken [`STREAM_AFTER`].
 async fn respond(
     mut call: Call,
-    mut relayed: mpsc::Receiver<Bytes>,
+    mut relayed: Relayed,
     id: Box<RawValue>,
     class: MethodClass,
 ) -> Response {
     let first = tokio::select! {
         biased;
-        Some(message) = relayed.recv() => event(&message),
+        message = relayed.recv() => event(&message),
         reply = &mut call => {
-            let early: Vec<Bytes> = std::iter::from_fn(|| relayed.try_recv().ok()).collect();
+            let early: Vec<Bytes> = std::iter::from_fn(|| relayed.try_recv()).collect();
             return match reply {
                 Some(reply) if early.is_empty() => {
                     json_reply(StatusCode::OK, encode_reply(&id, reply, class))
@@ -419,7 +420,7 @@ impl http_body::Body for Replay {
 /// response, then the end.
 struct Streamed {
     queue: VecDeque<Bytes>,
-    relayed: mpsc::Receiver<Bytes>,
+    relayed: Relayed,
     call: Option<Call>,
     id: Box<RawValue>,
     class: MethodClass,
@@ -441,7 +442,7 @@ impl http_body::Body for Streamed {
             let Some(call) = &mut this.call else {
                 return Poll::Ready(None);
             };
-            if let Poll::Ready(Some(message)) = this.relayed.poll_recv(cx) {
+            if let Poll::Ready(message) = this.relayed.poll_recv(cx) {
                 this.queue.push_back(event(&message));
                 continue;
             }
@@ -449,7 +450,7 @@ impl http_body::Body for Streamed {
                 return Poll::Pending;
             };
             this.call = None;
-            while let Ok(message) = this.relayed.try_recv() {
+            while let Some(message) = this.relayed.try_recv() {
                 this.queue.push_back(event(&message));
             }
             // A cancelled request gets no response, as MCP asks.

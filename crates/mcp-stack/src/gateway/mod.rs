@@ -82,6 +82,7 @@ mod core;
 mod edge;
 mod error;
 pub mod namespace;
+mod relay;
 mod session;
 mod upstream;
 mod wire;

@@ -17,6 +17,8 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::relay::Relay;
+
 /// What an upstream leg needs to know about the request it forwards, put in
 /// the request's extensions by the edge.
 #[derive(Clone, Default)]
@@ -26,7 +28,7 @@ pub(crate) struct CallContext {
     pub(crate) session: Option<Arc<ClientSession>>,
     /// Where messages the upstream sends before its response go: the
     /// client's open POST, which turns into an event stream.
-    pub(crate) relay: Option<mpsc::Sender<Bytes>>,
+    pub(crate) relay: Option<Relay>,
     /// The client's `Authorization` header, forwarded or replaced per
     /// upstream.
     pub(crate) authorization: Option<HeaderValue>,
@@ -38,7 +40,7 @@ impl CallContext {
     /// a full or closed stream drops it (the client is not reading).
     pub(crate) fn deliver(&self, message: Bytes) -> bool {
         if let Some(relay) = &self.relay
-            && relay.try_send(message.clone()).is_ok()
+            && relay.try_send(message.clone())
         {
             return true;
         }

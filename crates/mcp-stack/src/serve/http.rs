@@ -224,20 +224,13 @@ where
 /// Serves `service` on `listener` until `shutdown` completes, then lets
 /// `drain` finish (requests in flight get up to `timeout`) and closes what
 /// is left: the HTTP server's and the gateway's shutdown.
-pub(crate) async fn serve_draining<S>(
+pub(crate) async fn serve_draining<S: Served>(
     listener: TcpListener,
     service: S,
     drain: Drain,
     timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()>
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+) -> io::Result<()> {
     let stopping = CancellationToken::new();
     let closer = tokio::spawn({
         let (stopping, drain) = (stopping.clone(), drain.clone());
@@ -268,19 +261,12 @@ where
 /// readiness-checking `Oneshot` around each request, which this server,
 /// speaking only HTTP/1.1 to services that are always ready, needs neither
 /// of.
-async fn accept_until<S>(
+async fn accept_until<S: Served>(
     listener: TcpListener,
     service: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
     stopping: CancellationToken,
-) -> io::Result<()>
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
+) -> io::Result<()> {
     // Dropped by every connection task at its end: `closed` then returns.
     let (open, open_watch) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
@@ -337,6 +323,24 @@ async fn accept_failed(error: io::Error) {
     }
     tracing::error!(%error, "accepting a connection failed");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// What the server serves: an always-ready service of whole HTTP
+/// exchanges, cloned for each request.
+pub(crate) trait Served:
+    tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Served for S where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
 }
 
 /// One connection's service, as hyper calls it: `service`, cloned for each

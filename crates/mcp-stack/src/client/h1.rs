@@ -12,7 +12,7 @@
 
 use std::{
     future::poll_fn,
-    io,
+    io::{self, Write as _},
     mem::MaybeUninit,
     pin::Pin,
     task::{Context, Poll, ready},
@@ -213,26 +213,12 @@ pub(crate) fn encode_head(parts: &Parts, body_len: usize) -> Vec<u8> {
         body_len > 0 || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
     if needs_length {
         head.extend_from_slice(b"content-length: ");
-        push_decimal(&mut head, body_len);
+        // Written into the Vec, with no String in between.
+        let _ = write!(head, "{body_len}");
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"\r\n");
     head
-}
-
-/// `value` in decimal, without a `String` in between.
-fn push_decimal(out: &mut Vec<u8>, mut value: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// A header name, without a copy for the names MCP servers send that are
@@ -378,7 +364,7 @@ impl Framing {
             match ready!(conn.poll_fill(cx)) {
                 Err(error) => return Poll::Ready(Some(Err(error))),
                 Ok(0) if matches!(self, Self::UntilClose) => {
-                    conn.keep_alive = false;
+                    // Its framing already ruled the connection out for reuse.
                     *self = Self::Done;
                     return Poll::Ready(None);
                 }
@@ -775,9 +761,9 @@ pub(crate) mod tests {
         assert_eq!(header_name(b"Mcp-Session-Id").unwrap(), "mcp-session-id");
         assert_eq!(header_name(b"X-Other").unwrap(), "x-other");
         assert!(header_name(b"bad name").is_none());
-        let mut zero = Vec::new();
-        push_decimal(&mut zero, 0);
-        assert_eq!(zero, b"0");
+        let (empty_post, ()) = http::Request::post("/mcp").body(()).unwrap().into_parts();
+        let head = String::from_utf8(encode_head(&empty_post, 0)).unwrap();
+        assert!(head.ends_with("content-length: 0\r\n\r\n"), "{head}");
     }
 
     #[test]

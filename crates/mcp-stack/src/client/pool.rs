@@ -286,6 +286,9 @@ struct Draining {
     reading: Reading,
     read: usize,
     deadline: Instant,
+    /// Released with the connection (the gateway's count of connections
+    /// in use).
+    _held: Option<Box<dyn Send>>,
 }
 
 impl Draining {
@@ -357,8 +360,8 @@ impl Future for Upkeep {
                 Poll::Pending => index += 1,
                 Poll::Ready(reusable) => {
                     let done = this.draining.swap_remove(index);
-                    if let (true, Some(host)) = (reusable, this.host.upgrade()) {
-                        host.give_back(done.reading.conn);
+                    if reusable {
+                        done.reading.host.give_back(done.reading.conn);
                     }
                 }
             }
@@ -391,9 +394,6 @@ struct Reading {
     conn: Conn,
     framing: Framing,
     host: Arc<Host>,
-    /// Released with the connection (the gateway's count of connections
-    /// in use).
-    held: Option<Box<dyn Send>>,
 }
 
 impl Body {
@@ -403,19 +403,47 @@ impl Body {
                 conn,
                 framing,
                 host,
-                held: None,
             }),
         };
         body.finish_if_done();
         body
     }
 
-    /// Keeps `value` until the connection is free again: after the body's
-    /// end, wherever it is read.
-    pub(crate) fn hold_until_done(&mut self, value: impl Send + 'static) {
-        match &mut self.reading {
-            Some(reading) => reading.held = Some(Box::new(value)),
-            None => drop(value),
+    /// Lets the body go before its end, keeping `value` until its
+    /// connection is free again (see [`release`](Self::release)).
+    pub(crate) fn release_holding(mut self, value: impl Send + 'static) {
+        self.release(Some(value));
+    }
+
+    /// Gives up the rest of the body. Its connection comes back once the
+    /// rest has been read: here, when it has come already (an event
+    /// stream's end right after its last event), read with no one to
+    /// wake; otherwise by the upkeep task, which then holds `value` too.
+    fn release<V: Send + 'static>(&mut self, value: Option<V>) {
+        let Some(reading) = self.reading.take() else {
+            return;
+        };
+        if reading
+            .framing
+            .remaining()
+            .is_some_and(|left| left > MAX_DRAIN_BYTES as u64)
+        {
+            // Longer than a drain may read: the connection closes now.
+            return;
+        }
+        let mut draining = Draining {
+            reading,
+            read: 0,
+            deadline: Instant::now() + DRAIN_TIME,
+            _held: None,
+        };
+        match draining.poll_end(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(true) => draining.reading.host.give_back(draining.reading.conn),
+            Poll::Ready(false) => {}
+            Poll::Pending => {
+                draining._held = value.map(|value| Box::new(value) as Box<dyn Send>);
+                draining.reading.host.clone().drain(draining);
+            }
         }
     }
 
@@ -490,31 +518,7 @@ impl http_body::Body for Body {
 
 impl Drop for Body {
     fn drop(&mut self) {
-        let Some(reading) = self.reading.take() else {
-            return;
-        };
-        if reading
-            .framing
-            .remaining()
-            .is_some_and(|left| left > MAX_DRAIN_BYTES as u64)
-        {
-            // Longer than a drain may read: the connection closes now.
-            return;
-        }
-        let host = reading.host.clone();
-        let mut draining = Draining {
-            reading,
-            read: 0,
-            deadline: Instant::now() + DRAIN_TIME,
-        };
-        // The rest has often come already (an event stream's end right
-        // after its last event): read what is there, with no one to wake,
-        // and leave only a body still on its way to the upkeep task.
-        match draining.poll_end(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(true) => host.give_back(draining.reading.conn),
-            Poll::Ready(false) => {}
-            Poll::Pending => host.drain(draining),
-        }
+        self.release::<()>(None);
     }
 }
 

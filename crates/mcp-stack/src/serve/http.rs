@@ -349,10 +349,7 @@ struct Connection<S> {
     service: S,
 }
 
-impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Connection<S>
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone,
-{
+impl<S: Served> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Connection<S> {
     type Response = Response;
     type Error = std::convert::Infallible;
     type Future = S::Future;

@@ -1002,11 +1002,11 @@ impl Future for Exchange {
                                     Some(outcome) => {
                                         // The rest of the stream is read by the
                                         // pool; till then its connection is busy.
-                                        if let (Phase::Events { mut body, .. }, Some(busy)) = (
+                                        if let (Phase::Events { body, .. }, Some(busy)) = (
                                             std::mem::replace(&mut this.phase, Phase::Done),
                                             this.busy.take(),
                                         ) {
-                                            body.hold_until_done(busy);
+                                            body.release_holding(busy);
                                         }
                                         outcome
                                     }

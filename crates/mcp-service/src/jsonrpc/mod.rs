@@ -25,6 +25,7 @@
 
 mod request;
 mod response;
+pub mod skim;
 
 pub use request::{DecodeError, DecodeLimits, JsonRpcRequest, RequestId};
 pub use response::{JsonRpcResponse, encode_error, encode_result};

@@ -8,12 +8,13 @@ use std::{
 };
 
 use serde::{
-    Deserialize, Deserializer, Serialize,
+    Deserialize, Deserializer,
     de::{self, IgnoredAny, MapAccess, Unexpected, Visitor},
 };
 use serde_json::{error::Category, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
+use super::skim::Reader;
 use crate::{
     error::RpcError, key::ParamsDigest, method::MethodClass, principal::Principal,
     request::McpRequest,
@@ -86,7 +87,12 @@ struct Message {
     method: Box<str>,
     /// Of `method`, found once: every layer asks.
     class: MethodClass,
-    params: Option<Box<RawValue>>,
+    /// Checked JSON text: an object.
+    params: Option<Box<str>>,
+    /// `params` as a [`RawValue`], made the first time one is asked for:
+    /// forwarding, encoding and hashing read the text, and a second check
+    /// of it would cost a call more than the first.
+    params_raw: OnceLock<Box<RawValue>>,
     fields: Fields,
 }
 
@@ -111,6 +117,14 @@ impl JsonRpcRequest {
                 )),
             });
         }
+        match skim_request(message) {
+            Some((envelope, fields)) => envelope.into_request(limits, Some(fields)),
+            None => Self::decode_with_serde(message, limits),
+        }
+    }
+
+    /// [`decode`](Self::decode) for messages the skim declines.
+    fn decode_with_serde(message: &[u8], limits: &DecodeLimits) -> Result<Self, DecodeError> {
         let envelope: Envelope<'_> = serde_json::from_slice(message).map_err(|error| {
             let error = match error.classify() {
                 Category::Syntax | Category::Eof | Category::Io => {
@@ -120,7 +134,7 @@ impl JsonRpcRequest {
             };
             DecodeError { id: None, error }
         })?;
-        envelope.into_request(limits)
+        envelope.into_request(limits, None)
     }
 
     /// A request built in code, checked like a decoded one. `id` is `None`
@@ -135,22 +149,29 @@ impl JsonRpcRequest {
             .map(serde_json::value::to_raw_value)
             .transpose()
             .map_err(|error| RpcError::invalid_params(error.to_string()))?;
-        Self::from_parts(id, method.into(), params, &DecodeLimits::default())
-            .map_err(|error| error.error)
+        Self::from_parts(
+            id,
+            method.into(),
+            params.map(Into::into),
+            &DecodeLimits::default(),
+            None,
+        )
+        .map_err(|error| error.error)
     }
 
     fn from_parts(
         id: Option<Box<RawValue>>,
         method: Box<str>,
-        params: Option<Box<RawValue>>,
+        params: Option<Box<str>>,
         limits: &DecodeLimits,
+        fields: Option<FieldsWire>,
     ) -> Result<Self, DecodeError> {
         let fail = |error: RpcError, id: &Option<Box<RawValue>>| DecodeError {
             id: id.clone(),
             error,
         };
         if let Some(params) = &params {
-            let size = params.get().len();
+            let size = params.len();
             if size > limits.max_params_bytes {
                 return Err(fail(
                     RpcError::invalid_params(format!(
@@ -164,20 +185,25 @@ impl JsonRpcRequest {
                     &id,
                 ));
             }
-            if !params.get().starts_with('{') {
+            if !params.starts_with('{') {
                 return Err(fail(
                     RpcError::invalid_params("params must be an object"),
                     &id,
                 ));
             }
         }
-        let fields = Fields::read(&method, params.as_deref()).map_err(|error| fail(error, &id))?;
+        let fields = match fields {
+            Some(wire) => wire.check(&method),
+            None => Fields::read(&method, params.as_deref()),
+        }
+        .map_err(|error| fail(error, &id))?;
         Ok(Self {
             message: Arc::new(Message {
                 id,
                 class: MethodClass::of(&method),
                 method,
                 params,
+                params_raw: OnceLock::new(),
                 fields,
             }),
             session_protocol_version: None,
@@ -198,8 +224,8 @@ impl JsonRpcRequest {
         };
         let Message { id, method, .. } =
             Arc::try_unwrap(self.message).unwrap_or_else(|shared| (*shared).clone());
-        let rewritten =
-            Self::from_parts(id, method, params, &limits).map_err(|error| error.error)?;
+        let rewritten = Self::from_parts(id, method, params.map(Into::into), &limits, None)
+            .map_err(|error| error.error)?;
         Ok(Self {
             session_protocol_version: self.session_protocol_version,
             extensions: self.extensions,
@@ -219,14 +245,23 @@ impl JsonRpcRequest {
         self.message.id.is_none()
     }
 
-    /// The params as raw JSON text.
+    /// The params as raw JSON.
     pub fn params(&self) -> Option<&RawValue> {
+        let text = self.message.params.as_deref()?;
+        Some(self.message.params_raw.get_or_init(|| {
+            // The text was checked as JSON when it came.
+            RawValue::from_string(text.to_owned()).unwrap_or_else(|_| null())
+        }))
+    }
+
+    /// The params as JSON text, exactly as received.
+    pub fn params_text(&self) -> Option<&str> {
         self.message.params.as_deref()
     }
 
     /// The params parsed into `T`; absent params parse as `{}`.
     pub fn params_as<'a, T: Deserialize<'a>>(&'a self) -> Result<T, RpcError> {
-        let text = self.message.params.as_deref().map_or("{}", RawValue::get);
+        let text = self.message.params.as_deref().unwrap_or("{}");
         serde_json::from_str(text).map_err(|error| RpcError::invalid_params(error.to_string()))
     }
 
@@ -248,23 +283,36 @@ impl JsonRpcRequest {
 
     /// The request as JSON-RPC bytes, params exactly as received.
     pub fn encode(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Wire<'a> {
-            jsonrpc: &'static str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            id: Option<&'a RawValue>,
-            method: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            params: Option<&'a RawValue>,
+        let message = &self.message;
+        let params = message.params.as_deref();
+        let mut out = Vec::with_capacity(48 + message.method.len() + params.map_or(0, str::len));
+        out.extend_from_slice(br#"{"jsonrpc":"2.0","#);
+        if let Some(id) = &message.id {
+            out.extend_from_slice(br#""id":"#);
+            out.extend_from_slice(id.get().as_bytes());
+            out.push(b',');
         }
-        let wire = Wire {
-            jsonrpc: "2.0",
-            id: self.message.id.as_deref(),
-            method: &self.message.method,
-            params: self.message.params.as_deref(),
-        };
-        // Raw values and strings always serialize.
-        serde_json::to_vec(&wire).unwrap_or_default()
+        out.extend_from_slice(br#""method":"#);
+        push_string(&mut out, &message.method);
+        if let Some(params) = params {
+            out.extend_from_slice(br#","params":"#);
+            out.extend_from_slice(params.as_bytes());
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// `text` as a JSON string.
+fn push_string(out: &mut Vec<u8>, text: &str) {
+    if super::skim::plain_run(text.as_bytes()).is_none() {
+        // Nothing to escape: the common case, every method MCP defines.
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
     }
 }
 
@@ -315,7 +363,7 @@ impl McpRequest for JsonRpcRequest {
             #[serde(rename = "_meta", borrow)]
             meta: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
         }
-        let params = self.message.params.as_deref()?.get();
+        let params = self.message.params.as_deref()?;
         let meta = serde_json::from_str::<WithMeta<'_>>(params).ok()?.meta?;
         let value = meta.get(key)?.get();
         // Borrowed unless the string has escapes.
@@ -326,7 +374,10 @@ impl McpRequest for JsonRpcRequest {
     }
 
     fn params_digest(&self) -> Option<ParamsDigest> {
-        ParamsDigest::of_raw(self.message.params.as_deref()).ok()
+        match self.message.params.as_deref() {
+            Some(params) => ParamsDigest::of_json(params).ok(),
+            None => Some(ParamsDigest::empty()),
+        }
     }
 
     fn principal(&self) -> Option<Principal> {
@@ -409,6 +460,9 @@ fn meta_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<MetaWi
     }
 }
 
+/// Where `_meta` carries the request's protocol version.
+const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+
 #[derive(Debug, Default, Deserialize)]
 struct MetaWire {
     #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
@@ -427,15 +481,23 @@ struct Fields {
 impl Fields {
     /// Reads the fields of a known method's params; a custom method's params
     /// are its own business and are not read.
-    fn read(method: &str, params: Option<&RawValue>) -> Result<Self, RpcError> {
+    fn read(method: &str, params: Option<&str>) -> Result<Self, RpcError> {
         if MethodClass::of(method) == MethodClass::Unknown {
             return Ok(Self::default());
         }
-        let wire: FieldsWire = match params {
-            Some(params) => serde_json::from_str(params.get())
+        match params {
+            Some(params) => serde_json::from_str::<FieldsWire>(params)
                 .map_err(|error| RpcError::invalid_params(format!("invalid params: {error}")))?,
             None => FieldsWire::default(),
-        };
+        }
+        .check(method)
+    }
+}
+
+impl FieldsWire {
+    /// The fields, when `method` has those it requires.
+    fn check(self, method: &str) -> Result<Fields, RpcError> {
+        let wire = self;
         let required = match method {
             "tools/call" | "prompts/get" => Some(("name", wire.name.is_some())),
             "resources/read"
@@ -450,7 +512,7 @@ impl Fields {
                 "{method} requires a string `{field}` in params"
             )));
         }
-        Ok(Self {
+        Ok(Fields {
             name: wire.name.map(Into::into),
             uri: wire.uri.map(Into::into),
             cursor: wire.cursor.map(Into::into),
@@ -466,14 +528,19 @@ impl Fields {
 /// The top-level members of a message, borrowed from its text.
 #[derive(Default)]
 struct Envelope<'a> {
-    jsonrpc: Option<&'a RawValue>,
+    jsonrpc: Option<&'a str>,
     id: Option<&'a RawValue>,
-    method: Option<&'a RawValue>,
-    params: Option<&'a RawValue>,
+    method: Option<&'a str>,
+    params: Option<&'a str>,
 }
 
 impl Envelope<'_> {
-    fn into_request(self, limits: &DecodeLimits) -> Result<JsonRpcRequest, DecodeError> {
+    /// `fields`, when the params were already read for them.
+    fn into_request(
+        self,
+        limits: &DecodeLimits,
+        fields: Option<FieldsWire>,
+    ) -> Result<JsonRpcRequest, DecodeError> {
         let invalid = |message: &'static str, id: Option<Box<RawValue>>| DecodeError {
             id,
             error: RpcError::invalid_request(message),
@@ -483,16 +550,154 @@ impl Envelope<'_> {
             Some(raw) if is_valid_id(raw.get()) => Some(raw.to_owned()),
             Some(_) => return Err(invalid("id must be a string or an integer", None)),
         };
-        if self.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
+        if self.jsonrpc != Some(r#""2.0""#) {
             return Err(invalid(r#"jsonrpc must be "2.0""#, id));
         }
-        let method = match self.method.map(|raw| method_name(raw.get())) {
+        let method = match self.method.map(method_name) {
             Some(Some(method)) => method,
             Some(None) => return Err(invalid("method must be a string", id)),
             None => return Err(invalid("method is missing", id)),
         };
-        JsonRpcRequest::from_parts(id, method, self.params.map(ToOwned::to_owned), limits)
+        JsonRpcRequest::from_parts(id, method, self.params.map(Into::into), limits, fields)
     }
+}
+
+/// The envelope and the params' fields in one pass over `message`, for a
+/// well-formed message with nothing unusual; `None` leaves the message to
+/// serde, which also words any error (see [`skim`](super::skim)).
+fn skim_request(message: &[u8]) -> Option<(Envelope<'_>, FieldsWire)> {
+    fn raw(text: &str) -> Option<&RawValue> {
+        serde_json::from_str(text).ok()
+    }
+    let mut reader = Reader::new(message)?;
+    let mut envelope = Envelope::default();
+    let mut fields = Skimmed::default();
+    reader.object(|reader, key| {
+        let slot = match key {
+            "jsonrpc" | "method" => {
+                let slot = match key {
+                    "jsonrpc" => &mut envelope.jsonrpc,
+                    _ => &mut envelope.method,
+                };
+                if slot.is_some() {
+                    return None;
+                }
+                *slot = Some(reader.value()?);
+                return Some(());
+            }
+            "id" => &mut envelope.id,
+            "params" => {
+                if envelope.params.is_some() {
+                    return None;
+                }
+                let text = if reader.peek()? == b'{' {
+                    reader.object(|reader, key| fields.member(reader, key))?
+                } else {
+                    reader.value()?
+                };
+                envelope.params = Some(text);
+                return Some(());
+            }
+            _ => return reader.value().map(drop),
+        };
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some(raw(reader.value()?)?);
+        Some(())
+    })?;
+    reader.finish()?;
+    let method = envelope.method?.strip_prefix('"')?.strip_suffix('"')?;
+    if method.contains('\\') {
+        return None;
+    }
+    if MethodClass::of(method) == MethodClass::Unknown {
+        // A custom method's params are not read.
+        return Some((envelope, FieldsWire::default()));
+    }
+    (!fields.unsure).then_some((envelope, fields.wire))
+}
+
+/// The params' fields as the skim finds them.
+#[derive(Default)]
+struct Skimmed {
+    wire: FieldsWire,
+    /// The fields met so far, a bit each, as serde counts them: a `null`
+    /// counts.
+    seen: u8,
+    /// A field twice, of a type serde refuses, or escaped: serde says.
+    unsure: bool,
+}
+
+impl Skimmed {
+    /// One member of the params: read into the fields when it is one.
+    fn member(&mut self, reader: &mut Reader<'_>, key: &str) -> Option<()> {
+        let bit = match key {
+            "name" => 1,
+            "uri" => 2,
+            "cursor" => 4,
+            "inputResponses" => 8,
+            "requestState" => 16,
+            "_meta" => 32,
+            _ => return reader.value().map(drop),
+        };
+        self.unsure |= self.seen & bit != 0;
+        self.seen |= bit;
+        let wire = &mut self.wire;
+        match key {
+            "name" => skim_string(reader, &mut wire.name, &mut self.unsure),
+            "uri" => skim_string(reader, &mut wire.uri, &mut self.unsure),
+            "cursor" => skim_string(reader, &mut wire.cursor, &mut self.unsure),
+            "inputResponses" | "requestState" => {
+                if reader.value()? != "null" {
+                    *match key {
+                        "inputResponses" => &mut wire.input_responses,
+                        _ => &mut wire.request_state,
+                    } = Some(IgnoredAny);
+                }
+                Some(())
+            }
+            _ => match reader.peek()? {
+                b'{' => {
+                    let mut meta = MetaWire::default();
+                    let mut seen = false;
+                    reader.object(|reader, key| {
+                        if key != PROTOCOL_VERSION_META {
+                            return reader.value().map(drop);
+                        }
+                        self.unsure |= std::mem::replace(&mut seen, true);
+                        skim_string(reader, &mut meta.protocol_version, &mut self.unsure)
+                    })?;
+                    wire.meta = Some(meta);
+                    Some(())
+                }
+                b'n' => reader.value().map(drop),
+                _ => {
+                    self.unsure = true;
+                    reader.value().map(drop)
+                }
+            },
+        }
+    }
+}
+
+/// A string field without escapes, or `null`; anything else is for serde.
+fn skim_string(
+    reader: &mut Reader<'_>,
+    slot: &mut Option<String>,
+    unsure: &mut bool,
+) -> Option<()> {
+    if reader.peek()? == b'n' {
+        return reader.value().map(drop);
+    }
+    match reader.plain_string() {
+        Some(text) => *slot = Some(text.to_owned()),
+        None => {
+            *unsure = true;
+            reader.value()?;
+        }
+    }
+    Some(())
 }
 
 /// The method's name from its JSON text: a string with no escape (every
@@ -571,10 +776,19 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let mut envelope = Envelope::default();
         while let Some(member) = map.next_key::<Member>()? {
             let (slot, name) = match member {
-                Member::Jsonrpc => (&mut envelope.jsonrpc, "jsonrpc"),
+                Member::Jsonrpc | Member::Method | Member::Params => {
+                    let (slot, name) = match member {
+                        Member::Jsonrpc => (&mut envelope.jsonrpc, "jsonrpc"),
+                        Member::Method => (&mut envelope.method, "method"),
+                        _ => (&mut envelope.params, "params"),
+                    };
+                    if slot.is_some() {
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                    *slot = Some(map.next_value::<&RawValue>()?.get());
+                    continue;
+                }
                 Member::Id => (&mut envelope.id, "id"),
-                Member::Method => (&mut envelope.method, "method"),
-                Member::Params => (&mut envelope.params, "params"),
                 Member::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -586,5 +800,158 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             *slot = Some(map.next_value()?);
         }
         Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use proptest::{prelude::*, sample::select};
+
+    use super::*;
+
+    /// A message from these members, in this order.
+    fn message(members: &[(&str, String)]) -> String {
+        let members: Vec<String> = members
+            .iter()
+            .map(|(name, value)| format!("\"{name}\": {value}"))
+            .collect();
+        format!("{{{}}}", members.join(", "))
+    }
+
+    fn params() -> impl Strategy<Value = String> {
+        let field = prop_oneof![
+            select(vec![r#""echo""#, r#""e\"cho""#, "5", "null", r#""file:\/\/x""#])
+                .prop_map(|value| ("name", value)),
+            select(vec![r#""demo://a""#, "[]", "null"]).prop_map(|value| ("uri", value)),
+            select(vec![r#""c1""#, "null", "7"]).prop_map(|value| ("cursor", value)),
+            select(vec!["{}", "null", "[1]"]).prop_map(|value| ("inputResponses", value)),
+            select(vec![r#""s""#, "null"]).prop_map(|value| ("requestState", value)),
+            select(vec![
+                r#"{"io.modelcontextprotocol/protocolVersion": "2026-07-28"}"#,
+                r#"{"io.modelcontextprotocol/protocolVersion": 5}"#,
+                r#"{"io.modelcontextprotocol/protocolVersion": "a", "io.modelcontextprotocol/protocolVersion": "b"}"#,
+                r#"{"progressToken": 1}"#,
+                r#""meta""#,
+                "null",
+            ])
+            .prop_map(|value| ("_meta", value)),
+            select(vec![r#"{"text": "hi", "n": [1, 2.5]}"#, "null"])
+                .prop_map(|value| ("arguments", value)),
+            select(vec!["1"]).prop_map(|value| ("n\\u0061me", value)),
+        ];
+        prop_oneof![
+            6 => prop::collection::vec(field, 0..5).prop_map(|fields| {
+                let fields: Vec<(&str, String)> =
+                    fields.into_iter().map(|(name, value)| (name, value.to_owned())).collect();
+                message(&fields)
+            }),
+            1 => select(vec!["[1]", "null", r#""x""#]).prop_map(str::to_owned),
+        ]
+    }
+
+    /// Mostly well-formed envelopes, members in any order, now and then one
+    /// missing, doubled or of the wrong type.
+    fn messages() -> impl Strategy<Value = String> {
+        let jsonrpc = select(vec![r#""2.0""#, r#""2.0""#, r#""2.0""#, r#""1.0""#]);
+        let id = select(vec!["1", r#""a""#, "-3", "null", "1.5"]);
+        let method = select(vec![
+            r#""tools/call""#,
+            r#""resources/read""#,
+            r#""prompts/get""#,
+            r#""tools/list""#,
+            r#""custom/thing""#,
+            r#""tools\/call""#,
+            "5",
+        ]);
+        let members = (
+            jsonrpc,
+            prop::option::weighted(0.8, id),
+            prop::option::weighted(0.95, method),
+            prop::option::weighted(0.9, params()),
+            prop::option::weighted(0.2, Just(r#"[true, {"y": null}]"#)),
+            prop::option::weighted(0.1, 0..4usize),
+        );
+        members
+            .prop_map(|(jsonrpc, id, method, params, extra, doubled)| {
+                let mut members = vec![("jsonrpc", jsonrpc.to_owned())];
+                members.extend(id.map(|id| ("id", id.to_owned())));
+                members.extend(method.map(|method| ("method", method.to_owned())));
+                members.extend(params.map(|params| ("params", params)));
+                members.extend(extra.map(|extra| ("extra", extra.to_owned())));
+                if let Some(member) = doubled.and_then(|at| members.get(at).cloned()) {
+                    members.push(member);
+                }
+                members
+            })
+            .prop_shuffle()
+            .prop_map(|members| message(&members))
+    }
+
+    fn by_serde(message: &[u8]) -> String {
+        format!(
+            "{:?}",
+            JsonRpcRequest::decode_with_serde(message, &DecodeLimits::default())
+        )
+    }
+
+    fn decoded(message: &[u8]) -> String {
+        format!(
+            "{:?}",
+            JsonRpcRequest::decode(message, &DecodeLimits::default())
+        )
+    }
+
+    #[test]
+    fn common_requests_take_the_one_pass_path_and_read_as_serde_reads_them() {
+        for message in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#,
+            r#"{"jsonrpc":"2.0","id":"x","method":"resources/read","params":{"uri":"demo://slow/100","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+            r#"{"params":{"cursor":"c"},"method":"tools/list","id":2,"jsonrpc":"2.0"}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"custom/x","params":{"name":5,"name":6}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"arguments":{}}}"#,
+        ] {
+            assert!(skim_request(message.as_bytes()).is_some(), "{message}");
+            assert_eq!(
+                decoded(message.as_bytes()),
+                by_serde(message.as_bytes()),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_one_pass_is_unsure_of_goes_to_serde() {
+        for message in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e\"cho"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}"#,
+        ] {
+            assert!(skim_request(message.as_bytes()).is_none(), "{message}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn one_pass_and_serde_read_every_message_alike(message in messages()) {
+            prop_assert_eq!(decoded(message.as_bytes()), by_serde(message.as_bytes()), "{}", message);
+        }
+
+        #[test]
+        fn a_request_encodes_as_it_came(method in "[a-z/\"\\\u{1}é]{1,8}", id in any::<Option<i64>>()) {
+            let mut sent = serde_json::json!({"jsonrpc": "2.0", "method": method, "params": {"a": [1, "x"]}});
+            if let Some(id) = id {
+                sent["id"] = id.into();
+            }
+            let request = JsonRpcRequest::decode(sent.to_string().as_bytes(), &DecodeLimits::default()).unwrap();
+            let encoded: serde_json::Value = serde_json::from_slice(&request.encode()).unwrap();
+            prop_assert_eq!(encoded, sent);
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::skim::Reader;
 use crate::{
     error::{McpError, RpcError},
     response::{CacheHint, CacheScope, McpResponse, Outcome},
@@ -29,26 +30,31 @@ impl JsonRpcResponse {
     /// absent rather than failing the response: a gateway passes on what an
     /// upstream sent and only declines to cache it.
     pub fn from_raw(result: Box<RawValue>) -> Result<Self, McpError> {
-        let view: ResultView<'_> = serde_json::from_str(result.get()).map_err(|error| {
-            McpError::from(RpcError::internal(format!(
-                "result must be a JSON object: {error}"
-            )))
-        })?;
+        let view = match ResultView::skim(result.get()) {
+            Some(view) => view,
+            None => serde_json::from_str::<ResultWire<'_>>(result.get())
+                .map_err(|error| {
+                    McpError::from(RpcError::internal(format!(
+                        "result must be a JSON object: {error}"
+                    )))
+                })?
+                .into(),
+        };
         let result_type = view
             .result_type
-            .and_then(|raw| serde_json::from_str(raw.get()).ok());
+            .and_then(|raw| serde_json::from_str(raw).ok());
         let outcome = match result_type {
             Some("input_required") => Outcome::InputRequired,
             Some("task") => Outcome::Task,
-            _ if view.is_error.map(RawValue::get) == Some("true") => Outcome::ToolError,
+            _ if view.is_error == Some("true") => Outcome::ToolError,
             _ => Outcome::Complete,
         };
         let hint = CacheHint {
             ttl: view
                 .ttl_ms
-                .and_then(|raw| raw.get().parse::<u64>().ok())
+                .and_then(|raw| raw.parse::<u64>().ok())
                 .map(Duration::from_millis),
-            scope: view.cache_scope.and_then(|raw| match raw.get() {
+            scope: view.cache_scope.and_then(|raw| match raw {
                 r#""public""# => Some(CacheScope::Public),
                 r#""private""# => Some(CacheScope::Private),
                 _ => None,
@@ -136,9 +142,46 @@ impl McpResponse for JsonRpcResponse {
     }
 }
 
+/// The members of a result layers read, as JSON text.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ResultView<'a> {
+    is_error: Option<&'a str>,
+    result_type: Option<&'a str>,
+    ttl_ms: Option<&'a str>,
+    cache_scope: Option<&'a str>,
+}
+
+impl<'a> ResultView<'a> {
+    /// The view in one pass (see [`skim`](super::skim)); `None` leaves the
+    /// result to serde, as when a member comes twice.
+    fn skim(result: &'a str) -> Option<Self> {
+        let mut view = Self::default();
+        // The members met, a bit each: serde counts a `null` as met.
+        let mut seen = 0u8;
+        let mut reader = Reader::new(result.as_bytes())?;
+        reader.object(|reader, key| {
+            let (slot, bit) = match key {
+                "isError" => (&mut view.is_error, 1),
+                "resultType" => (&mut view.result_type, 2),
+                "ttlMs" => (&mut view.ttl_ms, 4),
+                "cacheScope" => (&mut view.cache_scope, 8),
+                _ => return reader.value().map(drop),
+            };
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            *slot = Some(reader.value()?).filter(|value| *value != "null");
+            Some(())
+        })?;
+        reader.finish()?;
+        Some(view)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ResultView<'a> {
+struct ResultWire<'a> {
     #[serde(borrow)]
     is_error: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -147,6 +190,17 @@ struct ResultView<'a> {
     ttl_ms: Option<&'a RawValue>,
     #[serde(borrow)]
     cache_scope: Option<&'a RawValue>,
+}
+
+impl<'a> From<ResultWire<'a>> for ResultView<'a> {
+    fn from(wire: ResultWire<'a>) -> Self {
+        Self {
+            is_error: wire.is_error.map(RawValue::get),
+            result_type: wire.result_type.map(RawValue::get),
+            ttl_ms: wire.ttl_ms.map(RawValue::get),
+            cache_scope: wire.cache_scope.map(RawValue::get),
+        }
+    }
 }
 
 /// A JSON-RPC response message.
@@ -170,12 +224,14 @@ struct ErrorObject<'a> {
 
 /// The bytes of a successful response to request `id`.
 pub fn encode_result(id: &RawValue, result: &JsonRpcResponse) -> Vec<u8> {
-    encode(&Reply {
-        jsonrpc: "2.0",
-        id: Some(id),
-        result: Some(&result.result),
-        error: None,
-    })
+    let (id, result) = (id.get().as_bytes(), result.result.get().as_bytes());
+    let mut out = Vec::with_capacity(36 + id.len() + result.len());
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(id);
+    out.extend_from_slice(br#","result":"#);
+    out.extend_from_slice(result);
+    out.push(b'}');
+    out
 }
 
 /// The bytes of an error response; `id` is `None` (sent as `null`) when the
@@ -196,4 +252,54 @@ pub fn encode_error(id: Option<&RawValue>, error: &RpcError) -> Vec<u8> {
 fn encode(reply: &Reply<'_>) -> Vec<u8> {
     // Raw values, strings, numbers and JSON values always serialize.
     serde_json::to_vec(reply).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use proptest::{prelude::*, sample::select};
+
+    use super::*;
+
+    fn by_serde(result: &str) -> Option<ResultView<'_>> {
+        serde_json::from_str::<ResultWire<'_>>(result)
+            .ok()
+            .map(Into::into)
+    }
+
+    #[test]
+    fn a_common_result_is_read_in_one_pass() {
+        let result = r#"{"content":[{"type":"text","text":"hi"}],"isError":false,"ttlMs":500,"cacheScope":"public"}"#;
+        let view = ResultView::skim(result).unwrap();
+        assert_eq!(Some(&view), by_serde(result).as_ref());
+        assert_eq!(
+            (view.ttl_ms, view.cache_scope),
+            (Some("500"), Some(r#""public""#))
+        );
+        // Twice the same member: serde refuses it, and so the skim leaves it.
+        assert!(ResultView::skim(r#"{"ttlMs":1,"ttlMs":2}"#).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_and_serde_see_the_same_result(
+            members in prop::collection::vec(
+                (
+                    select(vec!["isError", "resultType", "ttlMs", "cacheScope", "content", "_meta"]),
+                    select(vec!["true", "false", r#""task""#, "250", r#""private""#, "null", r#"[{"a":"\n"}]"#]),
+                ),
+                0..5,
+            ),
+        ) {
+            let members: Vec<String> =
+                members.iter().map(|(key, value)| format!("\"{key}\": {value}")).collect();
+            let result = format!("{{{}}}", members.join(", "));
+            if let Some(view) = ResultView::skim(&result) {
+                prop_assert_eq!(Some(view), by_serde(&result), "{}", result);
+            } else {
+                prop_assert!(by_serde(&result).is_none(), "{}", result);
+            }
+        }
+    }
 }

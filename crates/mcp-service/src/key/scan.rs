@@ -7,6 +7,7 @@
 //! the scanner takes, and errors come from `serde_json` alone.
 
 use super::{Canon, ObjectSum, skipped};
+use crate::jsonrpc::skim::{count_digits, plain_run};
 
 /// Deeper values are left to `serde_json`, whose own limit then applies.
 const MAX_DEPTH: u32 = 32;
@@ -254,41 +255,4 @@ impl<'a> Scan<'a> {
         object.write(out);
         Some(())
     }
-}
-
-/// Where the first `"`, `\` or control byte of `bytes` is, if anywhere.
-///
-/// Eight bytes at a time: in each word, a byte equal to one of the two, or
-/// below 0x20, gets its top bit set, and the lowest such bit is the first
-/// match. (A borrow can only mark bytes above a true match, never below.)
-pub(super) fn plain_run(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const TOPS: u64 = ONES << 7;
-    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word;
-    let mut at = 0;
-    while let Some(chunk) = bytes
-        .get(at..at + 8)
-        .and_then(|c| <[u8; 8]>::try_from(c).ok())
-    {
-        let word = u64::from_le_bytes(chunk);
-        let marked = (zero_byte(word ^ (ONES * u64::from(b'"')))
-            | zero_byte(word ^ (ONES * u64::from(b'\\')))
-            | (word.wrapping_sub(ONES * 0x20) & !word))
-            & TOPS;
-        if marked != 0 {
-            return Some(at + (marked.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    let tail = bytes.get(at..)?;
-    let found = tail
-        .iter()
-        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
-    Some(at + found)
-}
-
-fn count_digits(bytes: &[u8], from: usize) -> usize {
-    bytes.get(from..).map_or(0, |rest| {
-        rest.iter().take_while(|byte| byte.is_ascii_digit()).count()
-    })
 }

@@ -445,6 +445,6 @@ proptest! {
         let expected = bytes
             .iter()
             .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20);
-        prop_assert_eq!(scan::plain_run(&bytes), expected);
+        prop_assert_eq!(crate::jsonrpc::skim::plain_run(&bytes), expected);
     }
 }

@@ -302,7 +302,11 @@ impl EventParser {
             }
             None => (line, &[][..]),
         };
-        let text = || String::from_utf8_lossy(value).into_owned();
+        let text = || match std::str::from_utf8(value) {
+            // Checked at the speed of ASCII, as nearly every field is.
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(value).into_owned(),
+        };
         if self.oversized {
             if name == b"id" && !value.contains(&0) {
                 self.skipped_id = Some(text());

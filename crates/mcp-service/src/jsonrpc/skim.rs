@@ -104,34 +104,17 @@ impl<'a> Reader<'a> {
         &mut self,
         mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
     ) -> Option<&'a str> {
-        self.skip_whitespace();
-        let start = self.at;
-        self.enter(b'{')?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-        } else {
-            loop {
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                let (key, escaped) = self.string()?;
-                if escaped {
-                    return None;
-                }
-                self.expect(b':')?;
-                member(self, &key[1..key.len() - 1])?;
-                match self.peek()? {
-                    b',' => self.at += 1,
-                    b'}' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
+        self.items(b'{', b'}', |reader| {
+            if reader.peek()? != b'"' {
+                return None;
             }
-        }
-        self.depth -= 1;
-        Some(&self.text[start..self.at])
+            let (key, escaped) = reader.string()?;
+            if escaped {
+                return None;
+            }
+            reader.expect(b':')?;
+            member(reader, &key[1..key.len() - 1])
+        })
     }
 
     /// Reads a string and returns what is between its quotes when it has no
@@ -167,16 +150,28 @@ impl<'a> Reader<'a> {
     }
 
     fn array(&mut self) -> Option<&'a str> {
+        self.items(b'[', b']', |reader| reader.value().map(drop))
+    }
+
+    /// An object or an array from `open` to its `close`, each item read by
+    /// `item`, the commas between them checked; its text.
+    fn items(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<&'a str> {
+        self.skip_whitespace();
         let start = self.at;
-        self.enter(b'[')?;
-        if self.peek()? == b']' {
+        self.enter(open)?;
+        if self.peek()? == close {
             self.at += 1;
         } else {
             loop {
-                self.value()?;
+                item(self)?;
                 match self.peek()? {
                     b',' => self.at += 1,
-                    b']' => {
+                    byte if byte == close => {
                         self.at += 1;
                         break;
                     }
@@ -233,37 +228,44 @@ impl<'a> Reader<'a> {
             .then(|| self.at += word.len())
     }
 
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; what follows
-    /// is the caller's to check.
     fn number(&mut self) -> Option<()> {
-        let bytes = self.bytes();
-        let start = self.at + usize::from(bytes[self.at] == b'-');
-        let digits = count_digits(bytes, start);
-        if digits == 0 || (digits > 1 && bytes[start] == b'0') {
-            return None;
-        }
-        let mut end = start + digits;
-        if bytes.get(end) == Some(&b'.') {
-            let fraction = count_digits(bytes, end + 1);
-            if fraction == 0 {
-                return None;
-            }
-            end += 1 + fraction;
-        }
-        if let Some(b'e' | b'E') = bytes.get(end) {
-            end += 1;
-            if let Some(b'+' | b'-') = bytes.get(end) {
-                end += 1;
-            }
-            let exponent = count_digits(bytes, end);
-            if exponent == 0 {
-                return None;
-            }
-            end += exponent;
-        }
-        self.at = end;
+        self.at = number_end(self.bytes(), self.at)?.0;
         Some(())
     }
+}
+
+/// Where the number at `from` ends, and whether it has a fraction or an
+/// exponent: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, as
+/// JSON writes one; what follows is the caller's to check.
+pub(crate) fn number_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    let start = from + usize::from(bytes.get(from) == Some(&b'-'));
+    let digits = count_digits(bytes, start);
+    if digits == 0 || (digits > 1 && bytes[start] == b'0') {
+        return None;
+    }
+    let mut end = start + digits;
+    let mut float = false;
+    if bytes.get(end) == Some(&b'.') {
+        let fraction = count_digits(bytes, end + 1);
+        if fraction == 0 {
+            return None;
+        }
+        end += 1 + fraction;
+        float = true;
+    }
+    if let Some(b'e' | b'E') = bytes.get(end) {
+        end += 1;
+        if let Some(b'+' | b'-') = bytes.get(end) {
+            end += 1;
+        }
+        let exponent = count_digits(bytes, end);
+        if exponent == 0 {
+            return None;
+        }
+        end += exponent;
+        float = true;
+    }
+    Some((end, float))
 }
 
 /// Where the first `"`, `\` or control byte of `bytes` is, if anywhere.
@@ -298,7 +300,7 @@ pub(crate) fn plain_run(bytes: &[u8]) -> Option<usize> {
 }
 
 /// How many ASCII digits `bytes` has from `from` on.
-pub(crate) fn count_digits(bytes: &[u8], from: usize) -> usize {
+fn count_digits(bytes: &[u8], from: usize) -> usize {
     bytes.get(from..).map_or(0, |rest| {
         rest.iter().take_while(|byte| byte.is_ascii_digit()).count()
     })

@@ -7,7 +7,7 @@
 //! the scanner takes, and errors come from `serde_json` alone.
 
 use super::{Canon, ObjectSum, skipped};
-use crate::jsonrpc::skim::{count_digits, plain_run};
+use crate::jsonrpc::skim::{number_end, plain_run};
 
 /// Deeper values are left to `serde_json`, whose own limit then applies.
 const MAX_DEPTH: u32 = 32;
@@ -139,32 +139,7 @@ impl<'a> Scan<'a> {
         let from = self.at;
         let negative = bytes[from] == b'-';
         let start = from + usize::from(negative);
-        let digits = count_digits(bytes, start);
-        if digits == 0 || (digits > 1 && bytes[start] == b'0') {
-            return None;
-        }
-        let mut end = start + digits;
-        let mut float = false;
-        if bytes.get(end) == Some(&b'.') {
-            let fraction = count_digits(bytes, end + 1);
-            if fraction == 0 {
-                return None;
-            }
-            end += 1 + fraction;
-            float = true;
-        }
-        if let Some(b'e' | b'E') = bytes.get(end) {
-            end += 1;
-            if let Some(b'+' | b'-') = bytes.get(end) {
-                end += 1;
-            }
-            let exponent = count_digits(bytes, end);
-            if exponent == 0 {
-                return None;
-            }
-            end += exponent;
-            float = true;
-        }
+        let (end, float) = number_end(bytes, from)?;
         self.at = end;
         if float {
             // `serde_json` reads floats correctly rounded (`float_roundtrip`),

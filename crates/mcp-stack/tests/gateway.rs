@@ -160,6 +160,52 @@ async fn a_client_cancellation_reaches_the_upstream() {
     );
 }
 
+/// Streamable HTTP (2026-07-28): a client that closes its connection has
+/// cancelled the request on it, and the upstream must hear so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_cancels_its_call_upstream() {
+    use tokio::io::AsyncWriteExt;
+
+    let (probe, _upstream, gateway) = pair().await;
+    let mut wire = Wire::new(&gateway.url);
+    wire.initialize().await;
+    let uri: http::Uri = gateway.url.parse().unwrap();
+    let authority = uri.authority().unwrap().as_str();
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let body = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "wait", "arguments": {}},
+    })
+    .to_string();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\nmcp-protocol-version: {}\r\n\
+         mcp-session-id: {}\r\ncontent-length: {}\r\n\r\n",
+        uri.path(),
+        wire.version.to_str().unwrap(),
+        wire.session.as_ref().unwrap().to_str().unwrap(),
+        body.len(),
+    );
+    stream
+        .write_all(format!("{head}{body}").as_bytes())
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || probe
+            .waiting
+            .load(Ordering::SeqCst))
+        .await
+    );
+    drop(stream);
+    assert!(
+        eventually(Duration::from_secs(10), || probe
+            .cancelled
+            .load(Ordering::SeqCst))
+        .await,
+        "the upstream saw the cancellation"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_list_changed_invalidates_the_cached_list() {
     let (probe, _upstream, gateway) = pair().await;

@@ -289,6 +289,12 @@ async fn accept_until<S: Served>(
         };
         let (stopping, still_open) = (stopping.clone(), open_watch.clone());
         tokio::spawn(async move {
+            // Half-closes stay refused: hyper's read for the end of the
+            // stream while an answer is pending is how a client's hang-up
+            // reaches the service, which Streamable HTTP counts as the
+            // request's cancellation. (That read also costs hyper a new
+            // 8 KiB read buffer a request, the old one being shared with
+            // the request still in flight.)
             let served = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), connection);
             let mut served = std::pin::pin!(served);

@@ -12,7 +12,7 @@
 mod gateway_support;
 
 use std::{
-    sync::atomic::Ordering,
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
@@ -120,6 +120,14 @@ async fn messages_outside_a_request_reach_the_sessions_get_stream() {
     assert_eq!(message["params"]["data"], "hello from the upstream");
 }
 
+/// Waits up to 10 s for `flag`, failing with `what` when it stays down.
+async fn until(flag: &AtomicBool, what: &str) {
+    assert!(
+        eventually(Duration::from_secs(10), || flag.load(Ordering::SeqCst)).await,
+        "{what}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cancellation_reaches_the_upstream() {
     let (probe, _upstream, gateway) = pair().await;
@@ -129,12 +137,7 @@ async fn a_client_cancellation_reaches_the_upstream() {
         let wire = wire.clone();
         async move { wire.call(7, "wait", json!({})).await }
     });
-    assert!(
-        eventually(Duration::from_secs(10), || probe
-            .waiting
-            .load(Ordering::SeqCst))
-        .await
-    );
+    until(&probe.waiting, "the upstream got the call").await;
     let cancel = wire
         .post(json!({
             "jsonrpc": "2.0", "method": "notifications/cancelled",
@@ -142,13 +145,7 @@ async fn a_client_cancellation_reaches_the_upstream() {
         }))
         .await;
     assert_eq!(cancel.status, StatusCode::ACCEPTED);
-    assert!(
-        eventually(Duration::from_secs(10), || probe
-            .cancelled
-            .load(Ordering::SeqCst))
-        .await,
-        "the upstream saw the cancellation"
-    );
+    until(&probe.cancelled, "the upstream saw the cancellation").await;
     let answer = call.await.unwrap();
     assert!(
         answer
@@ -190,20 +187,9 @@ async fn a_client_that_hangs_up_cancels_its_call_upstream() {
         .write_all(format!("{head}{body}").as_bytes())
         .await
         .unwrap();
-    assert!(
-        eventually(Duration::from_secs(10), || probe
-            .waiting
-            .load(Ordering::SeqCst))
-        .await
-    );
+    until(&probe.waiting, "the upstream got the call").await;
     drop(stream);
-    assert!(
-        eventually(Duration::from_secs(10), || probe
-            .cancelled
-            .load(Ordering::SeqCst))
-        .await,
-        "the upstream saw the cancellation"
-    );
+    until(&probe.cancelled, "the upstream saw the cancellation").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -574,28 +574,14 @@ fn skim_request(message: &[u8]) -> Option<(Envelope<'_>, FieldsWire)> {
     let mut fields = Skimmed::default();
     reader.object(|reader, key| {
         let slot = match key {
-            "jsonrpc" | "method" => {
-                let slot = match key {
-                    "jsonrpc" => &mut envelope.jsonrpc,
-                    _ => &mut envelope.method,
-                };
-                if slot.is_some() {
+            "jsonrpc" => &mut envelope.jsonrpc,
+            "method" => &mut envelope.method,
+            "params" => &mut envelope.params,
+            "id" => {
+                if envelope.id.is_some() {
                     return None;
                 }
-                *slot = Some(reader.value()?);
-                return Some(());
-            }
-            "id" => &mut envelope.id,
-            "params" => {
-                if envelope.params.is_some() {
-                    return None;
-                }
-                let text = if reader.peek()? == b'{' {
-                    reader.object(|reader, key| fields.member(reader, key))?
-                } else {
-                    reader.value()?
-                };
-                envelope.params = Some(text);
+                envelope.id = Some(raw(reader.value()?)?);
                 return Some(());
             }
             _ => return reader.value().map(drop),
@@ -603,7 +589,11 @@ fn skim_request(message: &[u8]) -> Option<(Envelope<'_>, FieldsWire)> {
         if slot.is_some() {
             return None;
         }
-        *slot = Some(raw(reader.value()?)?);
+        *slot = Some(if key == "params" && reader.peek()? == b'{' {
+            reader.object(|reader, key| fields.member(reader, key))?
+        } else {
+            reader.value()?
+        });
         Some(())
     })?;
     reader.finish()?;
@@ -649,11 +639,13 @@ impl Skimmed {
             "uri" => skim_string(reader, &mut wire.uri, &mut self.unsure),
             "cursor" => skim_string(reader, &mut wire.cursor, &mut self.unsure),
             "inputResponses" | "requestState" => {
+                let slot = if key == "inputResponses" {
+                    &mut wire.input_responses
+                } else {
+                    &mut wire.request_state
+                };
                 if reader.value()? != "null" {
-                    *match key {
-                        "inputResponses" => &mut wire.input_responses,
-                        _ => &mut wire.request_state,
-                    } = Some(IgnoredAny);
+                    *slot = Some(IgnoredAny);
                 }
                 Some(())
             }
@@ -776,19 +768,16 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         let mut envelope = Envelope::default();
         while let Some(member) = map.next_key::<Member>()? {
             let (slot, name) = match member {
-                Member::Jsonrpc | Member::Method | Member::Params => {
-                    let (slot, name) = match member {
-                        Member::Jsonrpc => (&mut envelope.jsonrpc, "jsonrpc"),
-                        Member::Method => (&mut envelope.method, "method"),
-                        _ => (&mut envelope.params, "params"),
-                    };
-                    if slot.is_some() {
-                        return Err(de::Error::duplicate_field(name));
+                Member::Jsonrpc => (&mut envelope.jsonrpc, "jsonrpc"),
+                Member::Method => (&mut envelope.method, "method"),
+                Member::Params => (&mut envelope.params, "params"),
+                Member::Id => {
+                    if envelope.id.is_some() {
+                        return Err(de::Error::duplicate_field("id"));
                     }
-                    *slot = Some(map.next_value::<&RawValue>()?.get());
+                    envelope.id = Some(map.next_value()?);
                     continue;
                 }
-                Member::Id => (&mut envelope.id, "id"),
                 Member::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -797,7 +786,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             if slot.is_some() {
                 return Err(de::Error::duplicate_field(name));
             }
-            *slot = Some(map.next_value()?);
+            *slot = Some(map.next_value::<&RawValue>()?.get());
         }
         Ok(envelope)
     }

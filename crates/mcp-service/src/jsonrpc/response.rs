@@ -203,15 +203,12 @@ impl<'a> From<ResultWire<'a>> for ResultView<'a> {
     }
 }
 
-/// A JSON-RPC response message.
+/// A JSON-RPC error response.
 #[derive(Serialize)]
-struct Reply<'a> {
+struct ErrorReply<'a> {
     jsonrpc: &'static str,
     id: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorObject<'a>>,
+    error: ErrorObject<'a>,
 }
 
 #[derive(Serialize)]
@@ -237,21 +234,17 @@ pub fn encode_result(id: &RawValue, result: &JsonRpcResponse) -> Vec<u8> {
 /// The bytes of an error response; `id` is `None` (sent as `null`) when the
 /// request's id could not be read.
 pub fn encode_error(id: Option<&RawValue>, error: &RpcError) -> Vec<u8> {
-    encode(&Reply {
+    let reply = ErrorReply {
         jsonrpc: "2.0",
         id,
-        result: None,
-        error: Some(ErrorObject {
+        error: ErrorObject {
             code: error.code,
             message: &error.message,
             data: error.data.as_ref(),
-        }),
-    })
-}
-
-fn encode(reply: &Reply<'_>) -> Vec<u8> {
+        },
+    };
     // Raw values, strings, numbers and JSON values always serialize.
-    serde_json::to_vec(reply).unwrap_or_default()
+    serde_json::to_vec(&reply).unwrap_or_default()
 }
 
 #[cfg(test)]
